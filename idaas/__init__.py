@@ -1,0 +1,1 @@
+"""The `idaas` command line. Nothing imports this package; it imports everything else."""

@@ -1,0 +1,3 @@
+from idaas.cli import main
+
+main()

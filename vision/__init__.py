@@ -1,0 +1,1 @@
+"""The core: pixels to answers. Knows nothing of MLflow, serving or the CLI."""

@@ -1,0 +1,148 @@
+"""`faces`: MTCNN boxes, scores and five landmarks, plus optional attributes per face.
+
+Attributes (sunglasses, eyeglasses, smile, ...) are scored on face crops by a configured
+model (``options.attributes``):
+  ``{"method": "eye-darkness"}``  a model-free sunglasses score from the eye regions that
+                                  the landmarks locate (the offline default; a heuristic)
+  ``{"method": "model", "family": "clip", "prompts": {"sunglasses": ["a photo of a person
+  wearing sunglasses", "a photo of a person"]}}``  zero-shot on crops, weights in
+                                  ``<weights>/attributes``
+  ``{"method": "model", "family": "torchvision"|"hf-classifier", "labels": {"sunglasses":
+  "sunglasses"}}``                 a classifier's probability of the named class
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from vision.adapters.base import Adapter
+from vision.image_input import DecodedImage
+from vision.results import Face, FacesResult
+from vision.spec import ModelSpec
+
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+def eye_darkness(image: np.ndarray, points: np.ndarray) -> float:
+    """Sunglasses score in [0, 1]: how much darker the eye regions are than the nose bridge/cheeks.
+
+    Bare eyes (and clear glasses) show white sclera and skin around the iris; dark lenses
+    cover the whole region. The score is a logistic of the relative luma drop.
+    """
+    h, w = image.shape[:2]
+    left, right, nose = points[0], points[1], points[2]
+    eye_dist = float(np.linalg.norm(right - left))
+    if eye_dist < 4:
+        return 0.0
+    r = max(1, int(round(eye_dist * 0.22)))
+
+    def patch_mean(cx: float, cy: float) -> float:
+        x1, x2 = int(max(0, cx - r)), int(min(w, cx + r + 1))
+        y1, y2 = int(max(0, cy - r)), int(min(h, cy + r + 1))
+        region = image[y1:y2, x1:x2]
+        return float(region.mean()) if region.size else 0.0
+
+    eyes = (patch_mean(*left) + patch_mean(*right)) / 2
+    # Reference skin: the cheeks below each eye, halfway to the nose line.
+    cheeks = [patch_mean(e[0], (e[1] + nose[1]) / 2 + r * 0.6) for e in (left, right)]
+    skin = max(float(np.mean(cheeks)), 1e-3)
+    drop = (skin - eyes) / skin
+    return float(1.0 / (1.0 + np.exp(-(drop - 0.35) * 12.0)))
+
+
+class MtcnnFaces(Adapter):
+    task = "faces"
+    family = "mtcnn"
+    params = {"min_score": 0.9, "max_faces": 100}
+    param_ranges = {"min_score": (0.0, 1.0), "max_faces": (1, 1000)}
+
+    def load(self, weights: Path | None) -> None:
+        from facenet_pytorch import MTCNN
+
+        opts = self.spec.options
+        self.mtcnn = MTCNN(keep_all=True, device=self.device, min_face_size=int(opts.get("min_face_size", 20)),
+                           thresholds=opts.get("thresholds", [0.6, 0.7, 0.7]), post_process=False)
+        if weights is not None and Path(weights).is_dir():
+            # The registry's copy of pnet/rnet/onet.pt, so a version never depends on the package's files.
+            for name in ("pnet", "rnet", "onet"):
+                file = Path(weights) / f"{name}.pt"
+                if file.exists():
+                    getattr(self.mtcnn, name).load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
+        self.mtcnn.eval()
+        self.attributes = dict(opts.get("attributes") or {})
+        self._attribute_model = None
+        if self.attributes.get("method") == "model":
+            self._attribute_model = self._load_attribute_model(Path(weights) / "attributes" if weights else None)
+
+    def _load_attribute_model(self, weights: Path | None):
+        from vision.adapters import adapter_class
+
+        family = self.attributes["family"]
+        cls = adapter_class(family)
+        sub = ModelSpec(name=f"{self.spec.name}-attributes", task=cls.task, family=family,
+                        labels=self.attributes.get("class_names"), options=self.attributes.get("options", {}))
+        return cls(sub, weights, device=self.device)
+
+    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> Sequence[DecodedImage]:
+        return images
+
+    def forward(self, batch: Sequence[DecodedImage], params: dict[str, Any]) -> list[tuple]:
+        # MTCNN batches only same-size images; photos differ, so detect one at a time.
+        return [self.mtcnn.detect(d.image, landmarks=True) for d in batch]
+
+    def postprocess(self, raw: list[tuple], images: Sequence[DecodedImage], params: dict[str, Any]) -> list[FacesResult]:
+        out = []
+        for (boxes, probs, points), decoded in zip(raw, images):
+            faces: list[tuple[np.ndarray, float, np.ndarray]] = []
+            if boxes is not None:
+                for box, prob, pts in zip(boxes, probs, points):
+                    if prob is not None and prob >= params["min_score"]:
+                        faces.append((box, float(prob), pts))
+            faces.sort(key=lambda f: -f[1])
+            faces = faces[:params["max_faces"]]
+            attributes = self._score_attributes(decoded, faces)
+            out.append(FacesResult(faces=[
+                Face(box=decoded.to_original(box.tolist()), score=round(prob, 4),
+                     landmarks={n: decoded.to_original(p.tolist()) for n, p in zip(LANDMARKS, pts)},
+                     attributes=attrs)
+                for (box, prob, pts), attrs in zip(faces, attributes)]))
+        return out
+
+    def _score_attributes(self, decoded: DecodedImage, faces: list) -> list[dict[str, float]]:
+        method = self.attributes.get("method")
+        if not faces or not method:
+            return [{} for _ in faces]
+        if method == "eye-darkness":
+            luma = np.asarray(decoded.image.convert("L"), dtype=np.float32)
+            return [{"sunglasses": round(eye_darkness(luma, pts), 4)} for _, _, pts in faces]
+        return self._model_attributes(decoded, faces)
+
+    def _model_attributes(self, decoded: DecodedImage, faces: list) -> list[dict[str, float]]:
+        from vision.image_input import DecodedImage as _D
+
+        crops = []
+        for box, _, _ in faces:
+            x1, y1, x2, y2 = box.tolist()
+            pad = 0.15 * max(x2 - x1, y2 - y1)
+            crop = decoded.image.crop((int(max(0, x1 - pad)), int(max(0, y1 - pad)),
+                                       int(min(decoded.image.width, x2 + pad)), int(min(decoded.image.height, y2 + pad))))
+            crops.append(_D(image=crop, width=crop.width, height=crop.height, format="crop"))
+        model = self._attribute_model
+        scores: list[dict[str, float]] = [{} for _ in faces]
+        if "prompts" in self.attributes:  # zero-shot: P(positive prompt) against its negative
+            for attr, (positive, negative) in self.attributes["prompts"].items():
+                results = model.predict(crops, {"labels": f"{positive},{negative}", "top_k": 2})
+                for i, res in enumerate(results):
+                    by_label = {label.label: label.score for label in getattr(res, "labels", [])}
+                    scores[i][attr] = round(by_label.get(positive, 0.0), 4)
+        else:  # classifier: probability of the named class
+            results = model.predict(crops, {"top_k": 1000, "min_score": 0.0})
+            for i, res in enumerate(results):
+                by_label = {label.label: label.score for label in getattr(res, "labels", [])}
+                for attr, class_name in self.attributes.get("labels", {}).items():
+                    scores[i][attr] = round(by_label.get(class_name, 0.0), 4)
+        return scores

@@ -1,0 +1,74 @@
+"""Building torchvision ImageNet-style networks from a local state dict, shared by the
+classifier, the embedder and classifier training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from vision.errors import ModelSpecError, WeightsUnavailableError
+from vision.image_input import DecodedImage
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def imagenet_categories(arch: str) -> list[str]:
+    """ImageNet class names as torchvision ships them (no download)."""
+    import torchvision
+
+    return list(torchvision.models.get_model_weights(arch).DEFAULT.meta["categories"])
+
+
+def replace_head(net: nn.Module, num_classes: int) -> nn.Module:
+    """Swap the last Linear layer of a torchvision classifier for one with num_classes outputs."""
+    for parent in net.modules():
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Sequential) and isinstance(child[-1], nn.Linear):
+                last = child[-1]
+                child[-1] = nn.Linear(last.in_features, num_classes)
+                return net
+            if isinstance(child, nn.Linear) and name in ("fc", "head", "classifier"):
+                setattr(parent, name, nn.Linear(child.in_features, num_classes))
+                return net
+    raise ModelSpecError(f"cannot find the classification head of {type(net).__name__}")
+
+
+def build_net(arch: str, num_classes: int, weights: Path | None) -> nn.Module:
+    import torchvision
+
+    try:
+        net = torchvision.models.get_model(arch, weights=None)
+    except ValueError:
+        raise ModelSpecError(f"torchvision has no model named {arch!r}") from None
+    if num_classes != 1000:
+        replace_head(net, num_classes)
+    if weights is not None:
+        path = Path(weights)
+        if path.is_dir():
+            files = sorted(path.glob("*.pt*"))
+            if not files:
+                raise WeightsUnavailableError(f"no .pth/.pt state dict in {path}")
+            path = files[0]
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        net.load_state_dict(state)
+    return net.eval()
+
+
+def to_batch(images: Sequence[DecodedImage], size: int, resize: int) -> torch.Tensor:
+    """Resize the shorter side, centre-crop and normalise: torchvision's ImageNet eval transform."""
+    from torchvision.transforms.v2 import functional as F
+
+    tensors = []
+    for decoded in images:
+        t = F.pil_to_tensor(decoded.image)
+        t = F.resize(t, [resize], antialias=True)
+        t = F.center_crop(t, [size, size])
+        t = F.to_dtype(t, torch.float32, scale=True)
+        tensors.append(F.normalize(t, IMAGENET_MEAN, IMAGENET_STD))
+    return torch.stack(tensors)

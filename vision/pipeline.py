@@ -1,0 +1,123 @@
+"""Many adapters behind one call: decode each image once, run every task asked for, compose
+`describe` last, and return one ImageAnswer per image with per-image and per-task errors.
+
+This is the router's engine (serving wraps it in a pyfunc) and the in-process annotator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from vision.adapters.base import Adapter
+from vision.adapters.describe import Describer
+from vision.errors import BadRequestError, IdaasError
+from vision.image_input import DecodedImage, decode_image
+from vision.results import ErrorInfo, ImageAnswer
+from vision.settings import Settings, get_settings
+
+
+@dataclass
+class Loaded:
+    """An adapter plus the name/version that the answers are stamped with."""
+
+    adapter: Adapter
+    ref: str  # e.g. "faces-mtcnn/3"
+
+
+def parse_tasks(tasks: str | Iterable[str] | None, available: Iterable[str]) -> list[str]:
+    """'classify, faces' -> ['classify', 'faces']; refuses unknown tasks with a 400-style error."""
+    available = list(available)
+    if tasks is None or (isinstance(tasks, str) and not tasks.strip()):
+        return available
+    names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t and t.strip()]
+    unknown = [t for t in names if t not in available]
+    if unknown:
+        raise BadRequestError(f"unknown task(s): {', '.join(unknown)}; this endpoint answers: {', '.join(available)}")
+    return list(dict.fromkeys(names))
+
+
+class Pipeline:
+    def __init__(self, models: Mapping[str, Loaded], settings: Settings | None = None):
+        self.models = dict(models)
+        self.settings = settings or get_settings()
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.models)
+
+    def min_side(self, tasks: Sequence[str]) -> int | None:
+        """The decode size every requested task is happy with (None = full resolution)."""
+        needs = [self.models[t].adapter.min_side for t in tasks]
+        return None if any(n is None for n in needs) else max(needs, default=None)
+
+    def decode(self, source: Any, tasks: Sequence[str], allow_path: bool = False) -> DecodedImage:
+        return decode_image(source, min_side=self.min_side(tasks), allow_path=allow_path, settings=self.settings)
+
+    def validate_params(self, tasks: Sequence[str], params: Mapping[str, Any]) -> None:
+        """Check every parameter once, before any image is touched (a bad one is a 400)."""
+        for task in tasks:
+            self.models[task].adapter.resolve_params(dict(params))
+
+    def annotate(self, sources: Sequence[Any], *, ids: Sequence[Any] | None = None,
+                 tasks: str | Sequence[str] | None = None, row_tasks: Sequence[str | None] | None = None,
+                 params: Mapping[str, Any] | None = None, allow_path: bool = False) -> list[ImageAnswer]:
+        """Answer every image; a row's own ``tasks`` (row_tasks) overrides the request's."""
+        params = dict(params or {})
+        default_tasks = parse_tasks(tasks, self.tasks)
+        per_row = [parse_tasks(rt, self.tasks) if rt else default_tasks for rt in (row_tasks or [None] * len(sources))]
+        self.validate_params(sorted({t for ts in per_row for t in ts}), params)
+        answers = [ImageAnswer(id=None if ids is None else _id(ids[i])) for i in range(len(sources))]
+        decoded: dict[int, DecodedImage] = {}
+        for i, source in enumerate(sources):
+            try:
+                decoded[i] = self.decode(source, per_row[i], allow_path)
+            except IdaasError as exc:
+                answers[i].error = ErrorInfo(**exc.to_dict())
+                continue
+            answers[i].width, answers[i].height = decoded[i].width, decoded[i].height
+        for task in self.tasks:
+            if task == "describe":
+                continue
+            rows = [i for i in decoded if task in per_row[i]]
+            if not rows:
+                continue
+            loaded = self.models[task]
+            results = loaded.adapter.predict([decoded[i] for i in rows], params)
+            for i, result in zip(rows, results):
+                answers[i].models[task] = loaded.ref
+                if isinstance(result, IdaasError):
+                    answers[i].task_errors[task] = ErrorInfo(**result.to_dict())
+                else:
+                    answers[i].results[task] = result
+        if "describe" in self.models:
+            describer = self.models["describe"]
+            for i in decoded:
+                if "describe" in per_row[i]:
+                    answers[i].models["describe"] = describer.ref
+                    answers[i].results["describe"] = _describe(describer.adapter, answers[i], decoded[i], params)
+        for answer in answers:  # stable key order on the wire: the order tasks were asked in
+            answer.results = {t: answer.results[t] for t in self.tasks if t in answer.results}
+            answer.models = {t: answer.models[t] for t in self.tasks if t in answer.models}
+        return answers
+
+
+def _describe(adapter: Adapter, answer: ImageAnswer, decoded: DecodedImage, params: dict[str, Any]):
+    if isinstance(adapter, Describer):
+        if answer.results:
+            return adapter.describe(answer.results, params)
+        return adapter.predict([decoded], params)[0]
+    return adapter.predict([decoded], params)[0]
+
+
+def _id(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        import math
+
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    except TypeError:
+        pass
+    return str(value)

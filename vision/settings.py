@@ -1,0 +1,109 @@
+"""All of idaas's settings, in one place, with defaults that work on a laptop.
+
+Every setting can be overridden by an environment variable named ``IDAAS_<FIELD>``
+(``IDAAS_HOME``, ``IDAAS_MAX_IMAGE_BYTES`` ...), which is how a team deployment
+configures the service without touching code.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    # Inside a checkout, everything the project writes lives in <repo>/.idaas (git-ignored);
+    # an installed copy without a checkout falls back to the user's home.
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "pyproject.toml").exists():
+        return repo / ".idaas"
+    return Path.home() / ".idaas"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IDAAS_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="data directory for everything written at run time")
+    offline: bool = Field(True, description="never reach a model hub; weights must be local or already cached")
+
+    # Image input limits (the one door in vision.image_input).
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    min_image_side: int = 16
+
+    # Inference.
+    device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1' ...")
+    batch_size: int = 8
+
+    # Serving limits (checked by the router before any decoding).
+    max_images_per_request: int = 32
+    max_request_bytes: int = 64 * 1024 * 1024
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def registry_db(self) -> Path:
+        return self.home / "mlflow.db"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def default_tracking_uri(self) -> str:
+        return f"sqlite:///{self.registry_db}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def apply_offline_env(settings: Settings | None = None) -> Settings:
+    """Point every library's caches into the data directory and keep them off the network.
+
+    Called once by every entry point (CLI, pyfunc load, tests) before a library that reads
+    these variables is imported. Values a user already exported win.
+    """
+    s = settings or get_settings()
+    s.home.mkdir(parents=True, exist_ok=True)
+    yolo_dir = s.cache_dir / "ultralytics"
+    env = {
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "1",
+        "HF_HOME": str(s.cache_dir / "huggingface"),
+        "TORCH_HOME": str(s.cache_dir / "torch"),
+        "YOLO_CONFIG_DIR": str(yolo_dir),
+        "MPLCONFIGDIR": str(s.cache_dir / "matplotlib"),
+    }
+    if s.offline:
+        env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+    _install_ultralytics_font(Path(os.environ["YOLO_CONFIG_DIR"]))
+    return s
+
+
+def _install_ultralytics_font(config_dir: Path) -> None:
+    # Ultralytics downloads Arial.ttf the first time it draws or checks a dataset; a copy of
+    # matplotlib's DejaVuSans under that name keeps it off the network.
+    target = config_dir / "Ultralytics" / "Arial.ttf"
+    if target.exists():
+        return
+    try:
+        import matplotlib
+
+        source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    except ImportError:  # matplotlib is a dependency; this only guards odd installs
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(source.read_bytes())
+    tmp.replace(target)
+    (target.parent / "Arial.Unicode.ttf").exists() or (target.parent / "Arial.Unicode.ttf").write_bytes(source.read_bytes())
