@@ -36,7 +36,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # duplicate it, and its error fires at a different threshold.
 Image.MAX_IMAGE_PIXELS = None
 
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO") + (("HEIF", "AVIF") if _HEIF else ())
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF") + (("HEIF", "AVIF") if _HEIF else ())
 
 # Formats we recognise by their first bytes but do not decode: a caller gets told what they sent.
 _KNOWN_SIGNATURES: list[tuple[bytes, int, str]] = [

@@ -1,0 +1,83 @@
+"""`idaas annotate PHOTO...`: what is in these photos, in-process or from a running server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vision.results import ImageAnswer
+
+
+def summarise(answer: ImageAnswer) -> str:
+    """A few readable lines for a person at a terminal."""
+    lines = [f"{answer.id}  {answer.width}x{answer.height}"]
+    if answer.error:
+        return lines[0] + f"  ERROR {answer.error.code}: {answer.error.message}"
+    r = answer.results
+    if "classify" in r:
+        lines.append("  labels:     " + ", ".join(f"{l.label} {l.score:.2f}" for l in r["classify"].labels[:5]))
+    if "zeroshot" in r:
+        lines.append("  zero-shot:  " + ", ".join(f"{l.label} {l.score:.2f}" for l in r["zeroshot"].labels[:5]))
+    if "detect" in r:
+        lines.append("  objects:    " + (", ".join(f"{o.label} {o.score:.2f}" for o in r["detect"].objects[:10]) or "none"))
+    if "faces" in r:
+        faces = r["faces"].faces
+        lines.append(f"  faces:      {len(faces)}")
+        for f in faces:
+            attrs = ", ".join(f"{k} {v:.2f}" for k, v in f.attributes.items())
+            lines.append(f"    box {[round(v) for v in f.box]} score {f.score:.2f}" + (f"  ({attrs})" if attrs else ""))
+    if "caption" in r:
+        lines.append(f"  caption:    {r['caption'].caption}")
+    if "ocr" in r:
+        lines.append("  text:       " + (" | ".join(line.text for line in r["ocr"].lines) or "none"))
+    if "properties" in r:
+        p = r["properties"]
+        colours = " ".join(c.hex for c in p.dominant_colors[:3])
+        lines.append(f"  properties: brightness {p.brightness:.2f}, contrast {p.contrast:.2f}, "
+                     f"sharpness {p.sharpness:.4f}, colours {colours}")
+    if "embed" in r:
+        lines.append(f"  embedding:  {r['embed'].dim} dims")
+    if "describe" in r:
+        lines.append(f"  describe:   {r['describe'].text}")
+    for task, err in answer.task_errors.items():
+        lines.append(f"  {task}: ERROR {err.code}: {err.message}")
+    if answer.models:
+        lines.append("  models:     " + ", ".join(f"{t}={m}" for t, m in answer.models.items()))
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def annotate(
+        photos: list[Path] = typer.Argument(..., help="image files", exists=True, dir_okay=False),
+        url: Optional[str] = typer.Option(None, help="a running idaas server (e.g. http://127.0.0.1:5000); "
+                                                     "without it the catalog's offline models run in-process"),
+        tasks: Optional[str] = typer.Option(None, help="comma-separated tasks (default: all the endpoint has)"),
+        draw: Optional[Path] = typer.Option(None, help="write annotated PNGs into this folder"),
+        as_json: bool = typer.Option(False, "--json", help="print the wire JSON instead of a summary"),
+    ) -> None:
+        """Say what is in each photo."""
+        ids = [p.name for p in photos]
+        if url:
+            from serving.client import IdaasClient
+
+            answers = IdaasClient(url).annotate([p.read_bytes() for p in photos], ids=ids, tasks=tasks)
+        else:
+            from registry.catalog import build_local_pipeline
+
+            answers = build_local_pipeline().annotate([p.read_bytes() for p in photos], ids=ids, tasks=tasks)
+        for photo, answer in zip(photos, answers):
+            if as_json:
+                typer.echo(json.dumps(answer.to_wire()))
+            else:
+                typer.echo(summarise(answer))
+            if draw and answer.error is None:
+                from vision.draw import save_drawing
+                from vision.image_input import decode_image
+
+                out = save_drawing(decode_image(photo.read_bytes()).image, answer, draw / f"{photo.stem}.annotated.png")
+                if not as_json:
+                    typer.echo(f"  drawn:      {out}")

@@ -1,0 +1,51 @@
+"""`idaas`: the command line. Each group lives in its own module; this file wires them up and
+turns every expected failure into one plain line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from vision.settings import apply_offline_env
+
+app = typer.Typer(help="Image Detection as a Service: models, reviews, serving and batch scoring.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _root() -> None:
+    """Image Detection as a Service: models, reviews, serving and batch scoring."""
+
+
+def _register_commands() -> None:
+    # Imported here so `idaas --help` stays fast and a broken optional group names itself.
+    from idaas import annotate_cmd
+
+    annotate_cmd.register(app)
+
+
+def main() -> None:
+    apply_offline_env()
+    _register_commands()
+    from vision.errors import IdaasError
+
+    try:
+        app()  # click's standalone mode prints usage errors itself and exits 2
+    except IdaasError as exc:
+        typer.echo(f"error [{exc.code.value}]: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback to a user
+        from mlflow.exceptions import MlflowException
+
+        if isinstance(exc, MlflowException):
+            typer.echo(f"error [mlflow]: {exc.message}", err=True)
+        else:
+            typer.echo(f"error [{type(exc).__name__}]: {exc}", err=True)
+        if os.environ.get("IDAAS_DEBUG"):
+            raise
+        sys.exit(1)

@@ -1,0 +1,92 @@
+"""Test-wide setup: an isolated data directory, offline settings, and no outbound sockets.
+
+Every connection to a non-loopback address raises, so a hidden download (hub weights,
+fonts, telemetry) fails loudly instead of hanging. Subprocesses inherit the environment
+(offline flags, data dir) but not the socket guard.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="idaas-test-"))
+os.environ["IDAAS_HOME"] = str(_SESSION_HOME)
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("MLFLOW_REGISTRY_URI", None)
+# Let tests re-use the already-installed real checkpoints instead of a cold cache per session.
+os.environ.setdefault("IDAAS_OFFLINE", "1")
+
+from vision.settings import apply_offline_env, get_settings  # noqa: E402
+
+get_settings.cache_clear()
+apply_offline_env()
+
+
+class OutboundNetworkBlocked(RuntimeError):
+    pass
+
+
+def _is_loopback(address) -> bool:
+    if isinstance(address, tuple):
+        host = address[0]
+    elif isinstance(address, (str, bytes)):
+        return True  # AF_UNIX socket path
+    else:
+        return False
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name that is not localhost
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_connect(self, address):
+    if not _is_loopback(address):
+        raise OutboundNetworkBlocked(f"test tried to reach {address!r}: outbound network is blocked in tests")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    if not _is_loopback(address):
+        raise OutboundNetworkBlocked(f"test tried to reach {address!r}: outbound network is blocked in tests")
+    return _real_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if host not in (None, "localhost", "127.0.0.1", "::1", "0.0.0.0") and not str(host).startswith("127."):
+        raise OutboundNetworkBlocked(f"test tried to resolve {host!r}: outbound network is blocked in tests")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect = _guarded_connect
+socket.socket.connect_ex = _guarded_connect_ex
+socket.getaddrinfo = _guarded_getaddrinfo
+
+
+@pytest.fixture(scope="session")
+def idaas_home() -> Path:
+    return _SESSION_HOME
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, Path]:
+    from vision.samples import sample_photos
+
+    return sample_photos()
+
+
+@pytest.fixture(scope="session")
+def photo_bytes(photos) -> dict[str, bytes]:
+    return {name: path.read_bytes() for name, path in photos.items()}
