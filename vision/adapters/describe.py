@@ -57,6 +57,21 @@ def _objects_phrase(detect: DetectResult, skip_people: bool) -> str | None:
     return ", ".join(parts)
 
 
+def _headline(ocr: OcrResult, budget: int = 40) -> str:
+    """The biggest, surest text first (a sign's headline, not its small print), in reading order."""
+    ranked = sorted(ocr.lines, key=lambda line: -(line.box[3] - line.box[1]) * line.score)
+    chosen, used = [], 0
+    for line in ranked:
+        text = " ".join(line.text.split())
+        if line.score < 0.7 or (chosen and used + len(text) > budget):
+            continue
+        chosen.append(line)
+        used += len(text) + 1
+    chosen.sort(key=lambda line: (line.box[1], line.box[0]))
+    text = " ".join(" ".join(line.text.split()) for line in chosen)
+    return text if len(text) <= budget + 20 else text[:budget] + "..."
+
+
 def compose_description(results: Mapping[str, TaskResult], *, min_score: float = 0.5) -> str:
     """Compose "2 people, both wearing sunglasses, with a bus; text: 'cero emisiones'" from answers."""
     parts: list[str] = []
@@ -79,9 +94,8 @@ def compose_description(results: Mapping[str, TaskResult], *, min_score: float =
                 parts.append(f"looks like {top.label.replace('_', ' ')}")
                 break
     ocr = results.get("ocr")
-    if isinstance(ocr, OcrResult) and ocr.text.strip():
-        text = " ".join(ocr.text.split())
-        parts.append(f"text: '{text[:60]}{'...' if len(text) > 60 else ''}'")
+    if isinstance(ocr, OcrResult) and ocr.lines:
+        parts.append(f"text: '{_headline(ocr)}'")
     props = results.get("properties")
     if isinstance(props, PropertiesResult):
         notes = []
