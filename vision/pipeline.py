@@ -59,23 +59,41 @@ class Pipeline:
         for task in tasks:
             self.models[task].adapter.resolve_params(dict(params))
 
+    def plan(self, count: int, tasks: str | Sequence[str] | None = None,
+             row_tasks: Sequence[str | None] | None = None, params: Mapping[str, Any] | None = None
+             ) -> list[list[str]]:
+        """Each row's task list (a row's own ``tasks`` overrides the request's), with params checked."""
+        default_tasks = parse_tasks(tasks, self.tasks)
+        per_row = [parse_tasks(rt, self.tasks) if rt else default_tasks for rt in (row_tasks or [None] * count)]
+        self.validate_params(sorted({t for ts in per_row for t in ts}), dict(params or {}))
+        return per_row
+
     def annotate(self, sources: Sequence[Any], *, ids: Sequence[Any] | None = None,
                  tasks: str | Sequence[str] | None = None, row_tasks: Sequence[str | None] | None = None,
                  params: Mapping[str, Any] | None = None, allow_path: bool = False) -> list[ImageAnswer]:
-        """Answer every image; a row's own ``tasks`` (row_tasks) overrides the request's."""
-        params = dict(params or {})
-        default_tasks = parse_tasks(tasks, self.tasks)
-        per_row = [parse_tasks(rt, self.tasks) if rt else default_tasks for rt in (row_tasks or [None] * len(sources))]
-        self.validate_params(sorted({t for ts in per_row for t in ts}), params)
-        answers = [ImageAnswer(id=None if ids is None else _id(ids[i])) for i in range(len(sources))]
-        decoded: dict[int, DecodedImage] = {}
-        for i, source in enumerate(sources):
+        """Decode and answer every image; a bad image fails its own row only."""
+        per_row = self.plan(len(sources), tasks, row_tasks, params)
+        decoded: list[DecodedImage | IdaasError] = []
+        for source, row in zip(sources, per_row):
             try:
-                decoded[i] = self.decode(source, per_row[i], allow_path)
+                decoded.append(self.decode(source, row, allow_path))
             except IdaasError as exc:
-                answers[i].error = ErrorInfo(**exc.to_dict())
+                decoded.append(exc)
+        return self.annotate_decoded(decoded, per_row, ids=ids, params=params)
+
+    def annotate_decoded(self, images: Sequence[DecodedImage | IdaasError], per_row: Sequence[Sequence[str]], *,
+                         ids: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None
+                         ) -> list[ImageAnswer]:
+        """Answer images decoded beforehand (batch scoring decodes in parallel threads)."""
+        params = dict(params or {})
+        answers = [ImageAnswer(id=None if ids is None else _id(ids[i])) for i in range(len(images))]
+        decoded: dict[int, DecodedImage] = {}
+        for i, image in enumerate(images):
+            if isinstance(image, IdaasError):
+                answers[i].error = ErrorInfo(**image.to_dict())
                 continue
-            answers[i].width, answers[i].height = decoded[i].width, decoded[i].height
+            decoded[i] = image
+            answers[i].width, answers[i].height = image.width, image.height
         for task in self.tasks:
             if task == "describe":
                 continue
@@ -96,7 +114,7 @@ class Pipeline:
                 if "describe" in per_row[i]:
                     answers[i].models["describe"] = describer.ref
                     answers[i].results["describe"] = _describe(describer.adapter, answers[i], decoded[i], params)
-        for answer in answers:  # stable key order on the wire: the order tasks were asked in
+        for answer in answers:  # stable key order on the wire: the pipeline's task order
             answer.results = {t: answer.results[t] for t in self.tasks if t in answer.results}
             answer.models = {t: answer.models[t] for t in self.tasks if t in answer.models}
         return answers
