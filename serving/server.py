@@ -43,6 +43,7 @@ def serve_env(timeout: int = 60) -> dict[str, str]:
     # Without a tracking URI, `mlflow models serve` silently creates an empty ./mlflow.db.
     env["MLFLOW_TRACKING_URI"] = configure()
     env["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(timeout)
+    env["IDAAS_ENFORCE_REQUEST_LIMITS"] = "1"
     env.setdefault("IDAAS_HOME", str(get_settings().home))
     return env
 

@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1' ...")
     batch_size: int = 8
 
-    # Serving limits (checked by the router before any decoding).
+    # Serving limits, checked before any decoding. Only a server enforces them (`idaas serve`
+    # and the container set IDAAS_ENFORCE_REQUEST_LIMITS=1): a notebook or a Spark task
+    # scoring 10,000 rows in one predict call is not a request to refuse.
+    enforce_request_limits: bool = False
     max_images_per_request: int = 32
     max_request_bytes: int = 64 * 1024 * 1024
 
@@ -107,3 +110,18 @@ def _install_ultralytics_font(config_dir: Path) -> None:
     tmp.write_bytes(source.read_bytes())
     tmp.replace(target)
     (target.parent / "Arial.Unicode.ttf").exists() or (target.parent / "Arial.Unicode.ttf").write_bytes(source.read_bytes())
+
+
+def quiet_ultralytics() -> None:
+    """Switch off Ultralytics' own MLflow logging and usage analytics, both on by default.
+
+    Its MLflow callback would log training runs on its own, beside ours, into whatever
+    tracking store the environment points at; the switch lives in Ultralytics' settings
+    file (under YOLO_CONFIG_DIR, in the data directory), so it holds for every process.
+    """
+    apply_offline_env()  # YOLO_CONFIG_DIR must be set before ultralytics is imported
+    from ultralytics import settings as ultralytics_settings
+
+    off = {key: False for key in ("mlflow", "sync") if ultralytics_settings.get(key)}
+    if off:
+        ultralytics_settings.update(off)
