@@ -1,0 +1,61 @@
+"""`classify` with a Hugging Face ``AutoModelForImageClassification`` folder (ViT, ConvNeXt,
+EfficientNet, ... and fine-tuned attribute classifiers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from vision.adapters.base import Adapter
+from vision.adapters.hf_folders import from_folder, pixel_values, place, pretrained_folder, processor_min_side
+from vision.errors import ModelSpecError
+from vision.image_input import DecodedImage
+from vision.results import ClassifyResult, Label
+
+
+def ranked_labels(probs: torch.Tensor, labels: Sequence[str], top_k: int, min_score: float = 0.0) -> list[list[Label]]:
+    """Per row of class probabilities, the top_k labels at or above min_score, best first."""
+    scores, indices = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+    return [[Label(label=labels[i], score=round(float(s), 4)) for s, i in zip(row_s.tolist(), row_i.tolist())
+             if s >= min_score]
+            for row_s, row_i in zip(scores, indices)]
+
+
+class HFClassifier(Adapter):
+    task = "classify"
+    family = "hf-classifier"
+    params = {"top_k": 5, "min_score": 0.0}
+    param_ranges = {"top_k": (1, 1000), "min_score": (0.0, 1.0)}
+
+    def load(self, weights: Path | None) -> None:
+        from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+        folder = pretrained_folder(weights, self.family)
+        self.processor = from_folder(AutoImageProcessor, folder)
+        self.model = place(from_folder(AutoModelForImageClassification, folder), self.device, self.use_half)
+        config = self.model.config
+        self.labels = list(self.spec.labels or [config.id2label[i] for i in range(config.num_labels)])
+        if len(self.labels) != config.num_labels:
+            raise ModelSpecError(f"{self.spec.name}: {len(self.labels)} labels given for a model with "
+                                 f"{config.num_labels} outputs")
+        # Multi-label heads (one independent yes/no per class, e.g. face attributes) score with a sigmoid.
+        self.multi_label = config.problem_type == "multi_label_classification"
+        self.dtype = torch.float16 if self.use_half else torch.float32
+
+    @property
+    def min_side(self) -> int | None:
+        return self.spec.options.get("min_side", processor_min_side(self.processor))
+
+    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> torch.Tensor:
+        return pixel_values(self.processor, images, self.device, self.dtype)
+
+    def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+        logits = self.model(pixel_values=batch).logits.float()
+        return (logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)).cpu()
+
+    def postprocess(self, raw: torch.Tensor, images: Sequence[DecodedImage],
+                    params: dict[str, Any]) -> list[ClassifyResult]:
+        return [ClassifyResult(labels=labels)
+                for labels in ranked_labels(raw, self.labels, params["top_k"], params["min_score"])]
