@@ -137,7 +137,7 @@ class MtcnnFaces(Adapter):
         scores: list[dict[str, float]] = [{} for _ in faces]
         if "prompts" in self.attributes:  # zero-shot: P(positive prompt) against its negative
             for attr, (positive, negative) in self.attributes["prompts"].items():
-                results = model.predict(crops, {"labels": f"{positive},{negative}", "top_k": 2})
+                results = model.predict(crops, {"labels": f"{positive}|{negative}", "top_k": 2})
                 for i, res in enumerate(results):
                     by_label = {label.label: label.score for label in getattr(res, "labels", [])}
                     scores[i][attr] = round(by_label.get(positive, 0.0), 4)
