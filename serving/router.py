@@ -72,19 +72,10 @@ def find_existing(plan: RouterPlan, name: str = ROUTER_NAME):
     return None
 
 
-def download_bundle(name: str, version: str, dest: Path) -> Path:
-    """Download a registered version's model folder and return the bundle inside it."""
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dest)))
-    found = sorted(local.rglob("bundle.yaml"))
-    if not found:
-        raise IdaasError(f"{name}/{version} is not an idaas model (no bundle.yaml in its artifacts)")
-    return found[0].parent
-
-
 def build_router(name: str = ROUTER_NAME, *, alias: str = "production", catalog: Catalog | None = None,
                  reuse: bool = True):
     """Register a router version from the current ``alias`` holders; returns (version, plan, reused)."""
-    from registry.versions import log_bundle
+    from registry.versions import download_bundle, log_bundle
 
     plan = plan_router(alias, catalog)
     if reuse:

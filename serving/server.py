@@ -16,7 +16,7 @@ from typing import Iterator
 
 import requests
 
-from vision.errors import IdaasError
+from vision.errors import ErrorCode, IdaasError
 from vision.settings import get_settings
 
 DEFAULT_MODEL_URI = "models:/idaas@production"
@@ -40,6 +40,9 @@ def serve_env(timeout: int = 60) -> dict[str, str]:
     from registry.store import configure
 
     env = dict(os.environ)
+    # The scoring server execs `uvicorn` by name: the venv's bin must be on PATH even when
+    # idaas was started as .venv/bin/idaas from a shell that never activated the venv.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     # Without a tracking URI, `mlflow models serve` silently creates an empty ./mlflow.db.
     env["MLFLOW_TRACKING_URI"] = configure()
     env["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(timeout)
@@ -52,14 +55,15 @@ def wait_until_ready(url: str, process: subprocess.Popen | None = None, timeout:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise IdaasError(f"the model server exited with code {process.returncode} before it was ready")
+            raise IdaasError(f"the model server exited with code {process.returncode} before it was ready; "
+                             "its log says why", ErrorCode.SERVER_UNAVAILABLE)
         try:
             if requests.get(f"{url}/ping", timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    raise IdaasError(f"the model server at {url} was not ready after {timeout:.0f} s")
+    raise IdaasError(f"the model server at {url} was not ready after {timeout:.0f} s", ErrorCode.SERVER_UNAVAILABLE)
 
 
 def stop(process: subprocess.Popen, grace: float = 15.0) -> None:
@@ -89,7 +93,10 @@ def running_server(model_uri: str = DEFAULT_MODEL_URI, *, port: int | None = Non
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_ready(url, process, ready_timeout)
+        try:
+            wait_until_ready(url, process, ready_timeout)
+        except IdaasError as exc:
+            raise IdaasError(f"{exc.message} ({log_path})", exc.code) from None
         yield url
     finally:
         stop(process)

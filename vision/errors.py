@@ -22,6 +22,7 @@ class ErrorCode(str, Enum):
     BAD_MODEL_SPEC = "bad_model_spec"
     BAD_REQUEST = "bad_request"
     INFERENCE_FAILED = "inference_failed"
+    SERVER_UNAVAILABLE = "server_unavailable"
 
 
 class IdaasError(Exception):

@@ -79,6 +79,7 @@ def apply_offline_env(settings: Settings | None = None) -> Settings:
     yolo_dir = s.cache_dir / "ultralytics"
     env = {
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         "DO_NOT_TRACK": "1",
         "HF_HOME": str(s.cache_dir / "huggingface"),
         "TORCH_HOME": str(s.cache_dir / "torch"),
