@@ -24,6 +24,16 @@ def _register_commands() -> None:
     from idaas import annotate_cmd
 
     annotate_cmd.register(app)
+    from idaas import score_cmd
+
+    score_cmd.register(app)
+    from idaas import models_cmd, reviews_cmd
+
+    models_cmd.register(app)
+    reviews_cmd.register(app)
+    from idaas import serving_cmd
+
+    serving_cmd.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,248 @@
+"""`idaas models ...`: register, list, compare and promote model versions in the registry.
+
+Works the same on the embedded registry and on a team's `mlflow server` (MLFLOW_TRACKING_URI).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
+
+from vision.errors import IdaasError
+
+
+class OneLineErrorsGroup(TyperGroup):
+    """Usage errors (a missing VERSION, an unknown option) end as one plain line, like every
+    other idaas error, instead of click's usage block."""
+
+    def invoke(self, ctx) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            raise IdaasError(f"{exc.format_message()} (see `{where} --help`)") from None
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _mb(size: int | None) -> str:
+    return "" if size is None else f"{size / 1e6:.1f} MB"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+
+
+def register(app: typer.Typer) -> None:
+    models = typer.Typer(cls=OneLineErrorsGroup, no_args_is_help=True,
+                         help="Register, list, compare and promote model versions.")
+    app.add_typer(models, name="models")
+
+    @models.command()
+    def bootstrap(only: Optional[list[str]] = typer.Option(None, "--only", help="catalog names (default: all)")) -> None:
+        """Register the catalog's models whose weights are on this machine; say how to provide the rest."""
+        from registry.bootstrap import bootstrap as run
+
+        report = run(names=only)
+        for line in report.lines():
+            typer.echo(line)
+        if report.skipped:
+            typer.echo(f"{len(report.skipped)} skipped: provide the weights as described, then run "
+                       "`idaas models register NAME --weights PATH`")
+
+    @models.command("register")
+    def register_cmd(
+        name: str = typer.Argument(..., help="catalog name, or a new name with --task/--family or --spec"),
+        weights: Optional[Path] = typer.Option(None, help="a local checkpoint file or folder"),
+        spec: Optional[Path] = typer.Option(None, help="a model spec YAML (task, family, labels, options)"),
+        task: Optional[str] = typer.Option(None, help="task of a model that is not in the catalog"),
+        family: Optional[str] = typer.Option(None, help="adapter family of a model that is not in the catalog"),
+        description: Optional[str] = typer.Option(None),
+    ) -> None:
+        """Register one model version, from the catalog or from a local checkpoint."""
+        from vision.spec import ModelSpec
+
+        from registry.catalog import load_catalog
+        from registry.versions import register_spec
+
+        catalog = load_catalog()
+        if spec is not None:
+            model_spec = ModelSpec.load(spec).model_copy(update={"name": name})
+        elif name in catalog.names():
+            model_spec = catalog.get(name).spec()
+        elif task and family:
+            model_spec = _new_spec(name, task, family)
+        else:
+            raise IdaasError(f"{name!r} is not in the catalog ({', '.join(catalog.names())}); to register a local "
+                             "checkpoint give --weights PATH with --task and --family, or --spec FILE")
+        if weights is not None:
+            if not weights.exists():
+                raise IdaasError(f"no weights at {weights}")
+            model_spec = model_spec.model_copy(update={"weights": str(weights.resolve())})
+        if description is not None:
+            model_spec = model_spec.model_copy(update={"description": description})
+        logged = register_spec(model_spec, weights, skip_unchanged=True)
+        if logged.created:
+            typer.echo(f"registered {logged.name} version {logged.version} as candidate "
+                       f"({_mb(logged.bundle_bytes)}, {logged.seconds:.1f} s): {logged.model_uri}")
+        else:
+            typer.echo(f"unchanged: {logged.name} version {logged.version} already has this spec and these weights")
+
+    @models.command()
+    def promote(
+        name: str = typer.Argument(...),
+        version: str = typer.Argument(...),
+        to: str = typer.Option(..., "--to", help="candidate, staging or production"),
+        reason: str = typer.Option("", help="why; recorded in the history"),
+        force: bool = typer.Option(False, "--force", help="override the gate (needs --reason; recorded as forced)"),
+    ) -> None:
+        """Move a stage (alias) to a version, through the stage's gate."""
+        from registry.stages import promote as run
+
+        outcome = run(name, version, to, reason=reason, force=force)
+        if outcome.move is None:
+            typer.echo(f"{name} version {version} already holds {to}")
+            return
+        forced = " (FORCED past the gate)" if outcome.move.forced else ""
+        typer.echo(f"{name}: {to} {outcome.move.previous or '-'} -> {outcome.move.version}{forced}")
+        if outcome.superseded:
+            typer.echo(f"note: a concurrent move recorded after this one gave {to} to version {outcome.holder}")
+
+    @models.command()
+    def rollback(
+        name: str = typer.Argument(...),
+        stage: str = typer.Option("production", help="the stage to roll back"),
+        reason: str = typer.Option("", help="why; recorded in the history"),
+    ) -> None:
+        """Give production back to the version that held it before the current one."""
+        from registry.stages import rollback as run
+
+        outcome = run(name, stage=stage, reason=reason)
+        typer.echo(f"{name}: {stage} {outcome.move.previous} -> {outcome.move.version} (rollback)")
+
+    @models.command()
+    def history(
+        name: str = typer.Argument(...),
+        stage: Optional[str] = typer.Option(None, help="only this stage"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Every stage move of a model: when, which stage, from which version to which, who, why."""
+        from registry.history import moves
+
+        records = moves(name, stage)
+        if as_json:
+            _echo_json([m.model_dump(mode="json", exclude={"key"}) for m in records])
+            return
+        if not records:
+            typer.echo(f"{name} has no recorded moves")
+        for move in records:
+            typer.echo(move.line())
+
+    @models.command("list")
+    def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+        """Every registered model: task, versions, which version holds each stage, review decisions."""
+        from registry.overview import list_models
+
+        rows = list_models()
+        if as_json:
+            _echo_json(rows)
+            return
+        if not rows:
+            typer.echo("no registered models (run `idaas models bootstrap`)")
+            return
+        table = []
+        for row in rows:
+            stages = ", ".join(f"{stage}={version}" + (f" ({row['decisions'][stage]})" if row["decisions"].get(stage) else "")
+                               for stage, version in row["aliases"].items())
+            table.append([row["name"], row["task"], str(row["versions"]), stages or "-"])
+        for line in _table(table, ["NAME", "TASK", "VERSIONS", "STAGES (review decision)"]):
+            typer.echo(line)
+
+    @models.command()
+    def show(
+        name: str = typer.Argument(...),
+        version: Optional[str] = typer.Argument(None, help="a version number (default: the model)"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """A model and its versions, or one version with its review, comparisons and moves."""
+        from registry.overview import show_model, show_version
+
+        if version is None:
+            data = show_model(name)
+            if as_json:
+                _echo_json(data)
+                return
+            typer.echo(f"{data['name']}  task: {data['task']}")
+            if data["description"]:
+                typer.echo(f"  {data['description']}")
+            if data["thresholds"]:
+                typer.echo("  production gate: " + ", ".join(f"{k} >= {v:g}" for k, v in data["thresholds"].items()))
+            rows = [[v["version"], v["created"], ",".join(v["aliases"]) or "-", v["decision"] or "-",
+                     _mb(v["size_bytes"]), v["registered_by"] or ""] for v in data["versions"]]
+            for line in _table(rows, ["VERSION", "CREATED", "STAGES", "REVIEW", "SIZE", "BY"]):
+                typer.echo("  " + line)
+            return
+        data = show_version(name, version)
+        if as_json:
+            _echo_json(data)
+            return
+        typer.echo(f"{name} version {data['version']}  stages: {','.join(data['aliases']) or '-'}  "
+                   f"tasks: {data['tasks']}  size: {_mb(data['size_bytes'])}")
+        typer.echo(f"  models: {data['models']}  created {data['created']} by {data['registered_by']}")
+        typer.echo(f"  source: {data['source']}")
+        review = data["review"]
+        if review:
+            r = review["review"]
+            typer.echo(f"  review (revision {review['revision']} of {data['review_revisions']}): {r['decision']} "
+                       f"by {r['reviewer']} on {r['date']}; metrics: "
+                       + (", ".join(f"{k}={v:g}" for k, v in r["metrics"].items()) or "none"))
+        else:
+            typer.echo("  review: none")
+        for comp in data["comparisons"]:
+            agreement = ", ".join(f"{t['task']} {t['agreement']:.0%}" for t in comp["tasks"])
+            typer.echo(f"  compared with v{comp['champion']} on {comp['n_images']} images: {agreement}; "
+                       f"{comp['differing_count']} differing")
+        for move in data["moves"]:
+            typer.echo(f"  {move['when']}  {move['stage']} {move['previous'] or '-'} -> {move['version']} "
+                       f"({move['kind']}) by {move['who']}" + (" FORCED" if move["forced"] else ""))
+
+    @models.command()
+    def compare(
+        name: str = typer.Argument(...),
+        champion: str = typer.Argument(..., help="the version to compare against (usually production)"),
+        challenger: str = typer.Argument(..., help="the new version; the comparison is recorded on it"),
+        images: Path = typer.Option(..., "--images", help="a folder of images: the fixed sample"),
+        limit: Optional[int] = typer.Option(None, help="use only the first N images (sorted by name)"),
+        record: bool = typer.Option(True, "--record/--no-record", help="record the result on the challenger"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Champion/challenger: run both versions on the same images; agreement, score shifts, differences."""
+        from registry.compare import compare_versions
+
+        result = compare_versions(name, champion, challenger, images, limit=limit, record=record)
+        if as_json:
+            _echo_json(result.model_dump(mode="json"))
+            return
+        for line in result.lines():
+            typer.echo(line)
+        if record:
+            typer.echo(f"recorded on {name} version {result.challenger}")
+
+
+def _new_spec(name: str, task: str, family: str):
+    from vision.spec import ModelSpec
+
+    try:
+        return ModelSpec(name=name, task=task, family=family)
+    except ValueError as exc:
+        raise IdaasError(f"invalid model spec: {str(exc).splitlines()[-1].strip()}") from None
