@@ -90,3 +90,21 @@ def photos() -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def photo_bytes(photos) -> dict[str, bytes]:
     return {name: path.read_bytes() for name, path in photos.items()}
+
+
+@pytest.fixture(scope="session")
+def router_version(idaas_home) -> str:
+    """The offline models registered, demo-reviewed and @production, with a router over them
+    @production (serving.demo.prepare_router): the version number of that router."""
+    from serving.demo import prepare_router
+
+    return prepare_router(say=lambda line: None)
+
+
+@pytest.fixture(scope="session")
+def router_url(router_version):
+    """A real `mlflow models serve` of that router version on 127.0.0.1, for the whole session."""
+    from serving.server import running_server
+
+    with running_server(f"models:/idaas/{router_version}") as url:
+        yield url
