@@ -47,6 +47,9 @@ def serve_env(timeout: int = 60) -> dict[str, str]:
     env["MLFLOW_TRACKING_URI"] = configure()
     env["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(timeout)
     env["IDAAS_ENFORCE_REQUEST_LIMITS"] = "1"
+    # glibc gives every thread that allocates its own malloc arena; the scoring server runs
+    # predict in a thread pool, and without a cap the arenas fragment and RSS creeps upward.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     env.setdefault("IDAAS_HOME", str(get_settings().home))
     return env
 
