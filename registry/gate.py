@@ -40,9 +40,9 @@ def missing_for(name: str, version: str | int, stage: str) -> list[str]:
         for metric, minimum in thresholds.items():
             value = r.metrics.get(metric)
             if value is None:
-                missing.append(f"the review has no {metric!r} metric; the catalog requires {metric} >= {minimum:g}")
+                missing.append(f"the review has no {metric!r} metric; production requires {metric} >= {minimum:g}")
             elif value < minimum:
-                missing.append(f"{metric} = {value:g} is below the catalog's threshold {minimum:g}")
+                missing.append(f"{metric} = {value:g} is below the production threshold {minimum:g}")
     champion = aliases(get_model(client, name)).get("production")
     if champion is not None and champion != version and recorded_comparison(mv, champion) is None:
         missing.append(f"no champion/challenger comparison with production version {champion}: run "
