@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     # Inference.
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1' ...")
     batch_size: int = 8
+    task_threads: int = Field(4, description="models of one request that may run at the same time (1 = one by one)")
 
     # Serving limits, checked before any decoding. Only a server enforces them (`idaas serve`
     # and the container set IDAAS_ENFORCE_REQUEST_LIMITS=1): a notebook or a Spark task
