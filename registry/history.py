@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from vision.errors import IdaasError
 
 from registry import store
-from registry.lookup import aliases, get_model
+from registry.lookup import aliases, get_model, refused_for_permissions
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,13 @@ def record_move(name: str, stage: str, version: str | int, *, why: str = "", kin
                 when=datetime.now(timezone.utc).isoformat(timespec="milliseconds"), why=why, kind=kind,
                 forced=forced, overrode=list(overrode or []))
     key = f"{MOVE_PREFIX}{time.time_ns():020d}.{uuid.uuid4().hex[:8]}"
-    client.set_registered_model_tag(name, key, move.model_dump_json(exclude={"key"}))
+    try:
+        client.set_registered_model_tag(name, key, move.model_dump_json(exclude={"key"}))
+    except MlflowException as exc:
+        if refused_for_permissions(exc):
+            raise IdaasError(f"the registry refused {move.who!r} moving {stage} of {name}: permission denied "
+                             "(this needs EDIT permission on the model)") from None
+        raise
     try:
         settle(client, name, stage)
     except Exception:

@@ -52,3 +52,8 @@ def quote(value: str) -> str:
 def aliases(model) -> dict[str, str]:
     """alias -> version (as text) of a RegisteredModel; MLflow hands the versions back as ints."""
     return {alias: str(version) for alias, version in (model.aliases or {}).items()}
+
+
+def refused_for_permissions(exc) -> bool:
+    """Whether an MlflowException is the tracking server's 403 (basic-auth, no EDIT permission)."""
+    return getattr(exc, "error_code", "") == "PERMISSION_DENIED" or "403" in str(getattr(exc, "message", exc))[:200]

@@ -39,7 +39,7 @@ TAG_REGISTERED_BY = "idaas.registered_by"
 TAG_THRESHOLDS = "idaas.thresholds"
 
 MODEL_ARTIFACT = "model"
-_PACKAGES = ("vision", "registry")  # shipped as code_paths: all a loading process needs besides pip packages
+_SHIPPED_REGISTRY = ("__init__.py", "pyfunc_model.py", "bundle.py")  # what load_context imports
 _REGISTER_ATTEMPTS = 5
 
 
@@ -55,13 +55,14 @@ class LoggedVersion:
 
 
 def _stage_code(dest: Path) -> list[str]:
+    # A loading process needs the whole core and, of the registry, only the pyfunc and the
+    # bundle reader; the rest (logging, stages, reviews) stays out of every model version.
     repo = Path(__file__).resolve().parent.parent
-    paths = []
-    for package in _PACKAGES:
-        target = dest / package
-        shutil.copytree(repo / package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        paths.append(str(target))
-    return paths
+    shutil.copytree(repo / "vision", dest / "vision", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (dest / "registry").mkdir(parents=True)
+    for module in _SHIPPED_REGISTRY:
+        shutil.copy2(repo / "registry" / module, dest / "registry" / module)
+    return [str(dest / "vision"), str(dest / "registry")]
 
 
 @contextmanager
