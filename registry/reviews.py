@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from vision.errors import IdaasError
 
 from registry import store
-from registry.lookup import get_version, quote
+from registry.lookup import get_version, quote, refused_for_permissions
 
 DECISIONS = ("prototype", "invest", "productionise", "reject")
 TEMPLATE = Path(__file__).with_name("review_template.yaml")
@@ -148,13 +148,21 @@ def current_review(name: str, version: str | int) -> ReviewRevision | None:
 
 def set_review(name: str, version: str | int, review: ImpactReview | dict | Path) -> ReviewRevision:
     """Attach a new revision of the review to a version; earlier revisions are kept."""
+    from mlflow.exceptions import MlflowException
+
     review = load_review_file(review) if isinstance(review, Path) else parse_review(review)
     client = store.client()
     mv = get_version(client, name, version)
     record = ReviewRevision(review=review, recorded_by=store.current_user(),
                             recorded_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
     key = f"{REVISION_PREFIX}{time.time_ns():020d}.{uuid.uuid4().hex[:8]}"
-    client.set_model_version_tag(name, mv.version, key, record.model_dump_json(exclude={"key", "revision"}))
+    try:
+        client.set_model_version_tag(name, mv.version, key, record.model_dump_json(exclude={"key", "revision"}))
+    except MlflowException as exc:
+        if refused_for_permissions(exc):
+            raise IdaasError(f"the registry refused {record.recorded_by!r} reviewing {name} version {mv.version}: "
+                             "permission denied (this needs EDIT permission on the model)") from None
+        raise
     return _settle(client, name, mv.version, key)
 
 
@@ -241,7 +249,7 @@ def render_markdown(revision: ReviewRevision, thresholds: dict[str, float] | Non
                          f"{'—' if limit is None else f'>= {limit:g}'} |")
     if r.risks:
         lines += ["", "**Risks.**"]
-        lines += [f"- *{risk.area}*: {risk.description}" + (f" Mitigation: {risk.mitigation}" if risk.mitigation else "")
+        lines += [f"- *{risk.area}*: {risk.description}" + (f" — mitigation: {risk.mitigation}" if risk.mitigation else "")
                   for risk in r.risks]
     lines += ["", f"**Decision.** {r.decision}, by {r.reviewer} on {r.date.isoformat()} "
                   f"(recorded by {revision.recorded_by} at {revision.recorded_at})."]

@@ -114,6 +114,10 @@ def test_admin_registers_reviews_promotes_and_a_read_user_cannot_promote(auth_se
     assert refused.returncode == 1 and len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
     assert "permission denied" in lines[0] and "'reader'" in lines[0]
 
+    refused = _idaas(["reviews", "set", "faces-mtcnn", "1", "--file", str(review)], reader)
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode == 1 and len(lines) == 1 and "permission denied" in lines[0], refused.stderr
+
     # the READ user still reads; nothing of the refused move was written
     history = _idaas(["models", "history", "faces-mtcnn", "--json"], reader)
     assert history.returncode == 0, history.stderr
