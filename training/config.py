@@ -201,6 +201,8 @@ def _one_line(exc: ValidationError, path: Path) -> str:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown parameter"
+        elif not isinstance(err.get("input"), (dict, list)) and not err["type"].startswith("value_error"):
+            message += f" (got {err.get('input')!r})"
         parts.append(f"{where}: {message}" if where else message)
     return f"{path}: " + "; ".join(parts)
 

@@ -97,7 +97,7 @@ def evaluate_classifier(params: Params) -> tuple[dict[str, float], list[Path]]:
     fig, ax = plt.subplots(figsize=(7, 6))
     ConfusionMatrixDisplay(confusion_matrix(truth, predicted, labels=range(len(labels))),
                            display_labels=labels).plot(ax=ax, xticks_rotation=45, colorbar=False)
-    ax.set_title(f"{spec.name}: top-1 accuracy {metrics['top1_accuracy']:.3f} on {len(files)} held-out images")
+    ax.set_title(f"{spec.name}\ntop-1 accuracy {metrics['top1_accuracy']:.3f} on {len(files)} held-out images")
     fig.tight_layout()
     fig.savefig(IMAGES_DIR / "classifier_confusion_matrix.png", dpi=100)
     plt.close(fig)

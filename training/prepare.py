@@ -77,8 +77,9 @@ def _from_folder(cfg: ClassifyData, out: Path, seed: int) -> dict:
 
 def _from_labelled(images: LabelledImages, cfg: ClassifyData, out: Path, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    train = per_class_subset(images.train_y, cfg.train_per_class, rng)
-    val = per_class_subset(images.train_y, cfg.val_per_class, rng, exclude=train)
+    # Validation first, so that "every training image" (train_per_class: null) leaves it intact.
+    val = per_class_subset(images.train_y, cfg.val_per_class, rng)
+    train = per_class_subset(images.train_y, cfg.train_per_class, rng, exclude=val)
     test = per_class_subset(images.test_y, cfg.test_per_class, rng)
     _write_split(out / "train", images.train_x, images.train_y, train, images.labels)
     _write_split(out / "val", images.train_x, images.train_y, val, images.labels)
@@ -133,17 +134,25 @@ def _copy_yolo(cfg: DetectData, out: Path) -> dict:
             "classes": names, "counts": counts}
 
 
-def prepare_detect(params: Params, images: LabelledImages | None) -> dict:
+def detect_items(params: Params, images: LabelledImages | None) -> tuple[LabelledImages, list[str]] | None:
+    """The labelled items and classes the synthetic detection set pastes (None for a YOLO source)."""
+    if params.data.detect.source != "synthetic":
+        return None
+    if images is None:  # a folder classify source: paste items from the bundled sources instead
+        images = load_source("auto", params.data.classify.fashion_mnist_dir, params.seed)
+    classes = params.data.detect.classes or DEFAULT_DETECT_CLASSES[images.name]
+    unknown = [c for c in classes if c not in images.labels]
+    if unknown:
+        raise ParamsError(f"data.detect.classes: {', '.join(unknown)} not among the {images.name} labels "
+                          f"({', '.join(images.labels)})")
+    return images, classes
+
+
+def prepare_detect(params: Params, items: tuple[LabelledImages, list[str]] | None) -> dict:
     cfg = params.data.detect
     _fresh(DETECT_DATA)
-    if cfg.source == "synthetic":
-        if images is None:  # a folder classify source: paste items from the bundled sources instead
-            images = load_source("auto", params.data.classify.fashion_mnist_dir, params.seed)
-        classes = cfg.classes or DEFAULT_DETECT_CLASSES[images.name]
-        unknown = [c for c in classes if c not in images.labels]
-        if unknown:
-            raise ParamsError(f"data.detect.classes: {', '.join(unknown)} not among the {images.name} labels "
-                              f"({', '.join(images.labels)})")
+    if items is not None:
+        images, classes = items
         counts = synthetic_detection.build(DETECT_DATA, images, classes, cfg, params.seed)
         meta = {"name": f"{images.name}-on-photos", "version": images.version, "source": "synthetic",
                 "classes": classes, "counts": counts}
@@ -166,8 +175,9 @@ def run(params: Params) -> None:
     images = None
     if source in ("auto", "fashion-mnist", "digits"):
         images = load_source(source, params.data.classify.fashion_mnist_dir, params.seed)
+    items = detect_items(params, images)  # checked before anything is written
     classify = prepare_classify(params, images)
-    detect = prepare_detect(params, images)
+    detect = prepare_detect(params, items)
     print(f"prepare: classify {classify['name']} {classify['counts']} -> {CLASSIFY_DATA}; "
           f"detect {detect['name']} {detect['counts']} -> {DETECT_DATA}")
 

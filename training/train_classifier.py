@@ -58,16 +58,13 @@ def load_tensor(path: Path, size: int) -> torch.Tensor:
     return to_batch([DecodedImage(image=rgb, width=rgb.width, height=rgb.height, format="PNG")], size, size)[0]
 
 
-def build_model(params: Params, num_classes: int) -> nn.Module:
-    """The architecture with its pretrained weights (when named) and a fresh num_classes head."""
+def build_model(arch: str, base: Path | None, num_classes: int) -> nn.Module:
+    """The architecture with its pretrained weights (when given) and a fresh num_classes head."""
     from vision.adapters.torchvision_nets import build_net, replace_head
-    from vision.weights import resolve_weights
 
-    cfg = params.classifier
-    base = resolve_weights(cfg.base_weights)  # WeightsUnavailableError names what is missing
     if base is None:
-        return build_net(cfg.arch, num_classes, None)
-    return replace_head(build_net(cfg.arch, 1000, base), num_classes)
+        return build_net(arch, num_classes, None)
+    return replace_head(build_net(arch, 1000, base), num_classes)
 
 
 def _epoch(net: nn.Module, loader: DataLoader, device: str, optimizer=None, scheduler=None) -> tuple[float, float]:
@@ -98,13 +95,16 @@ def run(params: Params) -> None:
 
     from vision.adapters.base import pick_device
 
+    from vision.weights import resolve_weights
+
     cfg = params.classifier
+    base = resolve_weights(cfg.base_weights)  # WeightsUnavailableError names what is missing
     meta = read_json(CLASSIFY_DATA / "dataset.json", "prepare")
     labels = meta["labels"]
     torch.manual_seed(params.seed)
     np.random.seed(params.seed)
     device = pick_device(cfg.device)
-    net = build_model(params, len(labels)).to(device)
+    net = build_model(cfg.arch, base, len(labels)).to(device)
     train = ImageFolderSplit(CLASSIFY_DATA / "train", labels, cfg.image_size, flip=True)
     val = ImageFolderSplit(CLASSIFY_DATA / "val", labels, cfg.image_size)
     generator = torch.Generator().manual_seed(params.seed)

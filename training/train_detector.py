@@ -80,8 +80,8 @@ def run(params: Params) -> None:
     from vision.weights import resolve_weights
 
     cfg = params.detector
-    meta = read_json(DETECT_DATA / "dataset.json", "prepare")
     base = resolve_weights(cfg.base_weights)  # WeightsUnavailableError names what is missing
+    meta = read_json(DETECT_DATA / "dataset.json", "prepare")
     device = ultralytics_device(cfg.device)
     quiet_integrations()
     from ultralytics import YOLO
@@ -99,9 +99,17 @@ def run(params: Params) -> None:
 
         model = YOLO(str(base) if base else cfg.model)
 
+        logged_epochs: set[int] = set()
+
         def log_epoch(trainer) -> None:
+            # Ultralytics fires this once more after training, for its validation of best.pt
+            # (with the epoch counter moved on); evaluate scores that checkpoint on held-out data.
+            epoch = trainer.epoch + 1
+            if epoch in logged_epochs or epoch > trainer.epochs:
+                return
+            logged_epochs.add(epoch)
             values = {**trainer.label_loss_items(trainer.tloss, prefix="train"), **trainer.metrics}
-            mlflow.log_metrics({_metric_name(k): float(v) for k, v in values.items()}, step=trainer.epoch + 1)
+            mlflow.log_metrics({_metric_name(k): float(v) for k, v in values.items()}, step=epoch)
 
         model.add_callback("on_fit_epoch_end", log_epoch)
         started = time.monotonic()
