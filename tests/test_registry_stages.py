@@ -99,6 +99,31 @@ def test_registration_sets_candidate_and_stamps_the_version(registry):
     assert (entry.name, entry.version) == ("faces-mtcnn", "2")
 
 
+def test_a_version_number_taken_elsewhere_is_detected_and_repaired(registry):
+    """Deleting the newest version makes the predicted number wrong (MLflow never reuses a
+    number), exactly like a registration from another machine would: the mismatched version is
+    deleted before any alias points at it, and the bundle carries the number it really has."""
+    from registry.bundle import read_bundle
+    from registry.history import moves
+    from registry.lookup import aliases, get_model, versions_of
+    from registry.store import client
+    from registry.versions import download_bundle, register_spec
+    from vision.spec import ModelSpec
+
+    spec = ModelSpec(name="renumbered-properties", task="properties", family="properties")
+    first = register_spec(spec)
+    client().delete_model_version("renumbered-properties", first.version)
+    second = register_spec(spec.model_copy(update={"options": {"defaults": {"colors": 4}}}))
+    assert (first.version, second.version) == ("1", "3")  # 2 was taken by the mismatched attempt
+    assert [mv.version for mv in versions_of(client(), "renumbered-properties")] in (["3"], [3])
+    mv = client().get_model_version("renumbered-properties", "3")
+    assert mv.tags["idaas.bundle_version"] == "3"
+    entry = read_bundle(download_bundle("renumbered-properties", "3", registry["folder"] / "renumbered"))[0]
+    assert entry.version == "3"
+    assert aliases(get_model(client(), "renumbered-properties")) == {"candidate": "3"}
+    assert [m.version for m in moves("renumbered-properties", "candidate")] == ["1", "3"]
+
+
 def test_gate_refuses_each_missing_piece_with_its_own_message(registry, sample):
     from registry.compare import compare_versions
     from registry.reviews import set_review
