@@ -24,12 +24,13 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_DETECT_CLASSES = {"fashion-mnist": ["trouser", "sneaker", "bag"], "sklearn-digits": ["0", "1", "7"]}
 
 
-def digest(folder: Path) -> str:
-    """Content hash of a folder: every file's relative path and bytes, in a stable order."""
+def digest(*folders: Path) -> str:
+    """Content hash of folders: every file's path (below its folder's parent) and bytes, in a stable order."""
     h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "dataset.json"):
-        h.update(path.relative_to(folder).as_posix().encode())
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "dataset.json"):
+            h.update(path.relative_to(folder.parent).as_posix().encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()[:16]
 
 
@@ -161,10 +162,12 @@ def prepare_detect(params: Params, items: tuple[LabelledImages, list[str]] | Non
     splits = [s for s in ("train", "val", "test") if (DETECT_DATA / "images" / s).is_dir()]
     # No `path:` key: Ultralytics then resolves the folders next to this file, wherever DVC checks it out.
     layout = {split: f"images/{split}" for split in splits}
-    yaml.safe_dump({**layout, "names": dict(enumerate(meta["classes"]))}, (DETECT_DATA / "data.yaml").open("w"),
-                   sort_keys=False)
+    (DETECT_DATA / "data.yaml").write_text(yaml.safe_dump({**layout, "names": dict(enumerate(meta["classes"]))},
+                                                          sort_keys=False))
     meta["eval_split"] = "test" if "test" in splits else "val"
-    meta["digests"] = {split: digest(DETECT_DATA / "images" / split) for split in splits}
+    # A split is its images and its boxes: a corrected label file is a new version of the data.
+    meta["digests"] = {split: digest(DETECT_DATA / "images" / split, DETECT_DATA / "labels" / split)
+                       for split in splits}
     write_json(DETECT_DATA / "dataset.json", meta)
     return meta
 
