@@ -22,20 +22,30 @@ LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.lock"
 BASE = ("mlflow", "cloudpickle", "pandas", "numpy", "pillow", "pillow_heif", "pydantic", "pydantic-settings",
         "PyYAML", "torch")
 
+_HF = ("transformers", "tokenizers", "safetensors", "huggingface_hub", "torchvision")  # fast image processors use torchvision
 FAMILY_PACKAGES: dict[str, tuple[str, ...]] = {
     "torchvision": ("torchvision",),
     "torchvision-embed": ("torchvision",),
     "mtcnn": ("torchvision", "facenet-pytorch"),
     "rapidocr": ("rapidocr", "onnxruntime"),
-    "hf-classifier": ("transformers", "tokenizers", "safetensors", "huggingface_hub"),
-    "hf-detector": ("transformers", "tokenizers", "safetensors", "huggingface_hub", "torchvision"),
-    "hf-captioner": ("transformers", "tokenizers", "safetensors", "huggingface_hub"),
-    "clip": ("transformers", "tokenizers", "safetensors", "huggingface_hub"),
-    "clip-embed": ("transformers", "tokenizers", "safetensors", "huggingface_hub"),
+    "hf-classifier": _HF,
+    "hf-detector": (*_HF, "timm"),  # DETR checkpoints name timm backbones
+    "hf-captioner": _HF,
+    "clip": _HF,
+    "clip-embed": _HF,
     "yolo": ("ultralytics", "torchvision"),
     "properties": (),
     "describe": (),
 }
+
+
+def spec_families(spec) -> list[str]:
+    """The families a spec's adapter builds: its own, plus a faces model's attribute classifier."""
+    families = [spec.family]
+    attributes = (spec.options or {}).get("attributes") or {}
+    if attributes.get("method") == "model" and attributes.get("family"):
+        families.append(attributes["family"])
+    return families
 
 
 def _normal(name: str) -> str:

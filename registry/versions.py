@@ -150,7 +150,7 @@ def log_bundle(registered_name: str, bundle_dir: Path, *, description: str = "",
 
     from registry.history import record_move
     from registry.pyfunc_model import IdaasModel
-    from registry.requirements import pip_requirements
+    from registry.requirements import pip_requirements, spec_families
     from registry.signature import input_example, model_signature
 
     started = time.perf_counter()
@@ -164,7 +164,8 @@ def log_bundle(registered_name: str, bundle_dir: Path, *, description: str = "",
         tasks = [e.task for e in entries]
         families = []
         for entry in entries:
-            families.append(ModelSpec.load(staged / entry.dir / bundles.SPEC_FILE).family)
+            families.extend(spec_families(ModelSpec.load(staged / entry.dir / bundles.SPEC_FILE)))
+        families = list(dict.fromkeys(families))
         digest = bundles.content_hash(staged)
         size = bundles.bundle_size(staged)
         pipeline = _check_bundle(staged)
