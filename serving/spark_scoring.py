@@ -20,7 +20,9 @@ The result keeps the input's columns (minus the image bytes) and adds the column
 `idaas score` output: width, height, error_code, error_message, one column per task holding
 its answer as JSON text, and models. Read a task with ``from_json`` or ``get_json_object``.
 
-On a cluster, every executor needs this project's Python environment (the UDF runs with
+Identical answers need identical arithmetic: torch's CPU kernels sum in an order that depends
+on the number of threads, so give the Python workers the thread count the REST server uses
+(``spark.executorEnv.OMP_NUM_THREADS``; ``local_spark`` does it). On a cluster, every executor needs this project's Python environment (the UDF runs with
 ``env_manager="local"``: the executors' own Python) and access to the model registry or
 a copy of the model; the model is loaded once per Python worker.
 """
@@ -41,10 +43,10 @@ from serving.batch.records import task_columns, to_record
 JSON_COLUMN = "_idaas_json"
 
 
-def local_spark(master: str = "local[2]", app_name: str = "idaas-scoring", **conf: str):
+def local_spark(master: str = "local[2]", app_name: str = "idaas-scoring", conf: Mapping[str, str] | None = None):
     """A SparkSession on this machine only (bound to 127.0.0.1), its scratch space in the data dir.
 
-    Extra Spark settings go in ``conf`` with dots as underscores: ``spark_driver_memory="4g"``.
+    ``conf``: extra Spark settings, e.g. ``{"spark.driver.memory": "4g"}``.
     """
     from pyspark.sql import SparkSession
 
@@ -64,8 +66,17 @@ def local_spark(master: str = "local[2]", app_name: str = "idaas-scoring", **con
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.sql.shuffle.partitions", "4")
                .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch}"))
+    conf = dict(conf or {})
     for key, value in conf.items():
-        builder = builder.config(key.replace("_", "."), value)
+        builder = builder.config(key, value)
+    if "spark.executorEnv.OMP_NUM_THREADS" not in conf:
+        # Spark gives each Python worker one OpenMP thread (spark.task.cpus); torch's CPU kernels
+        # sum in an order that depends on the thread count, which can move a score in its last
+        # rounded digit. The thread count of this process makes Spark answer exactly like
+        # `idaas score`, in-process predict and a REST server on this machine.
+        import torch
+
+        builder = builder.config("spark.executorEnv.OMP_NUM_THREADS", str(torch.get_num_threads()))
     return builder.getOrCreate()
 
 
@@ -126,6 +137,11 @@ def score_spark(df, model_uri: str, *, tasks: str | Sequence[str] | None = None,
     if image_col not in columns and path_col not in columns:
         raise ValueError(f"the DataFrame needs a {image_col!r} column (image bytes) or a {path_col!r} column (paths)")
     read_from_paths = image_col not in columns
+    # binaryFile makes a partition per small file, and the model would then see one image per
+    # call; a partition per core lets it answer full batches.
+    cores = spark.sparkContext.defaultParallelism
+    if df.rdd.getNumPartitions() > cores:
+        df = df.coalesce(cores)
     if read_from_paths:
         df = df.withColumn(image_col, F.pandas_udf(_read_files, T.BinaryType())(F.col(path_col)))
     ident = F.col(id_col) if id_col else (F.col(path_col) if path_col in columns else F.lit(None))
