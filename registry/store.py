@@ -17,15 +17,24 @@ _REMOTE_SCHEMES = ("http", "https", "databricks", "databricks-uc", "uc")
 
 _lock = threading.Lock()
 _configured: dict[str, str] = {}  # tracking uri -> experiment id
+# mlflow.set_tracking_uri/set_registry_uri also export MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI
+# (so child processes inherit them). What configure() exported itself is not a user's choice:
+# a later IDAAS_HOME or MLFLOW_TRACKING_URI must still win over it.
+_exported: dict[str, str] = {}
+
+
+def _chosen(var: str) -> str | None:
+    value = os.environ.get(var)
+    return value if value and value != _exported.get(var) else None
 
 
 def tracking_uri() -> str:
     settings = apply_offline_env()
-    return os.environ.get("MLFLOW_TRACKING_URI") or settings.default_tracking_uri
+    return _chosen("MLFLOW_TRACKING_URI") or settings.default_tracking_uri
 
 
 def registry_uri() -> str:
-    return os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri()
+    return _chosen("MLFLOW_REGISTRY_URI") or tracking_uri()
 
 
 def is_remote(uri: str | None = None) -> bool:
@@ -48,8 +57,20 @@ def configure() -> str:
     # Progress bars for a few local files only clutter the CLI's output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri, reg_uri = tracking_uri(), registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(reg_uri)
+    separate_registry = _chosen("MLFLOW_REGISTRY_URI") is not None
+    for var, value, setter in (("MLFLOW_TRACKING_URI", uri, mlflow.set_tracking_uri),
+                               ("MLFLOW_REGISTRY_URI", reg_uri, mlflow.set_registry_uri)):
+        before = os.environ.get(var)
+        setter(value)
+        if before == value and _exported.get(var) != value:
+            _exported.pop(var, None)  # the user's own choice
+        else:
+            _exported[var] = value
+    if not separate_registry:
+        # The registry is the tracking server: a child process pointed at another tracking URI
+        # must not inherit this one's registry.
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
+        _exported.pop("MLFLOW_REGISTRY_URI", None)
     with _lock:
         if uri in _configured:
             _activate(_configured[uri])

@@ -39,7 +39,7 @@ def auth_server(tmp_path_factory):
         f"admin_password = {ADMIN[1]}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "MLFLOW_REGISTRY"))}
     env |= {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_FLASK_SERVER_SECRET_KEY": "idaas-test-secret"}
     mlflow_cli = Path(sys.executable).parent / "mlflow"
     log = (folder / "server.log").open("w")
@@ -65,7 +65,7 @@ def auth_server(tmp_path_factory):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server and its uvicorn/job workers
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
@@ -77,8 +77,13 @@ def _idaas(args: list[str], env: dict) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+def _start(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "idaas", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
 def _as(user: tuple[str, str], server: dict, home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "MLFLOW_REGISTRY"))}
     return env | {"MLFLOW_TRACKING_URI": server["url"], "MLFLOW_TRACKING_USERNAME": user[0],
                   "MLFLOW_TRACKING_PASSWORD": user[1], "IDAAS_HOME": str(home)}
 
@@ -109,24 +114,30 @@ def test_admin_registers_reviews_promotes_and_a_read_user_cannot_promote(auth_se
 
     AuthServiceClient(auth_server["url"]).create_user(*READER)
 
-    refused = _idaas(["models", "promote", "faces-mtcnn", "1", "--to", "staging", "--reason", "sneaky"], reader)
-    lines = [line for line in refused.stderr.splitlines() if line.strip()]
-    assert refused.returncode == 1 and len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
-    assert "permission denied" in lines[0] and "'reader'" in lines[0]
+    # the READ user's two writes are refused; its reads work (run side by side: none writes)
+    runs = {label: _start(args, reader) for label, args in {
+        "promote": ["models", "promote", "faces-mtcnn", "1", "--to", "staging", "--reason", "sneaky"],
+        "review": ["reviews", "set", "faces-mtcnn", "1", "--file", str(review)],
+        "list": ["models", "list", "--json"]}.items()}
+    done = {label: (proc, *proc.communicate(timeout=600)) for label, proc in runs.items()}
+    for label in ("promote", "review"):
+        proc, out, err = done[label]
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert proc.returncode == 1 and len(lines) == 1 and "Traceback" not in err, (label, err)
+        assert "permission denied" in lines[0] and "'reader'" in lines[0], lines
+    proc, listing, err = done["list"]
+    assert proc.returncode == 0, err
+    row = next(r for r in json.loads(listing) if r["name"] == "faces-mtcnn")
+    assert row["decisions"]["production"] == "productionise"
 
-    refused = _idaas(["reviews", "set", "faces-mtcnn", "1", "--file", str(review)], reader)
-    lines = [line for line in refused.stderr.splitlines() if line.strip()]
-    assert refused.returncode == 1 and len(lines) == 1 and "permission denied" in lines[0], refused.stderr
-
-    # the READ user still reads; nothing of the refused move was written
-    history = _idaas(["models", "history", "faces-mtcnn", "--json"], reader)
-    assert history.returncode == 0, history.stderr
-    moves = json.loads(history.stdout)
+    # nothing of the refused moves was written
+    runs = {"history": _start(["models", "history", "faces-mtcnn", "--json"], reader),
+            "reviews": _start(["reviews", "show", "faces-mtcnn", "1", "--revisions", "--json"], reader)}
+    done = {label: (proc, *proc.communicate(timeout=600)) for label, proc in runs.items()}
+    assert all(proc.returncode == 0 for proc, _, _ in done.values()), done
+    assert [r["recorded_by"] for r in json.loads(done["reviews"][1])] == ["admin"]
+    moves = json.loads(done["history"][1])
     assert [(m["stage"], m["version"], m["who"]) for m in moves] == [
         ("candidate", "1", "admin"), ("production", "1", "admin")]
     assert moves[1]["why"] == "team review passed"
-    listing = _idaas(["models", "list", "--json"], reader)
-    assert listing.returncode == 0, listing.stderr
-    row = next(r for r in json.loads(listing.stdout) if r["name"] == "faces-mtcnn")
     assert row["aliases"] == {"candidate": "1", "production": "1"}
-    assert row["decisions"]["production"] == "productionise"
