@@ -37,7 +37,9 @@ def auth_server(tmp_path_factory):
         f"database_uri = sqlite:///{folder / 'auth.db'}\n"
         f"admin_username = {ADMIN[0]}\n"
         f"admin_password = {ADMIN[1]}\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        # check each password hash once a minute, not on every artifact upload (PBKDF2 is slow on purpose)
+        "auth_cache_ttl_seconds = 60\n")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "MLFLOW_REGISTRY"))}
     env |= {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_FLASK_SERVER_SECRET_KEY": "idaas-test-secret"}
