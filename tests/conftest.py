@@ -7,7 +7,9 @@ fonts, telemetry) fails loudly instead of hanging. Subprocesses inherit the envi
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
+import shutil
 import os
 import socket
 import tempfile
@@ -16,6 +18,9 @@ from pathlib import Path
 import pytest
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="idaas-test-"))
+# One session's registry, caches and logs: removed when the session ends (keep with IDAAS_KEEP_TEST_HOME=1).
+if not os.environ.get("IDAAS_KEEP_TEST_HOME"):
+    atexit.register(shutil.rmtree, _SESSION_HOME, True)
 os.environ["IDAAS_HOME"] = str(_SESSION_HOME)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("MLFLOW_REGISTRY_URI", None)

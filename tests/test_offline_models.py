@@ -144,3 +144,10 @@ def test_draw_renders_an_annotated_png(answers, photo_bytes, tmp_path):
     diff = np.abs(np.asarray(drawn.convert("RGB"), dtype=np.int16)[:1080] - original).sum(axis=2)
     x1, y1, x2, y2 = (int(v) for v in answers["bus.jpg"].results["faces"].faces[0].box)
     assert diff[y1:y2, x1].max() > 100  # the face box outline is drawn
+
+
+def test_a_picture_smaller_than_the_smallest_face_has_no_faces(pipeline):
+    buf = io.BytesIO()
+    Image.new("RGB", (18, 18), "gray").save(buf, format="PNG")
+    (row,) = pipeline.annotate([buf.getvalue()], tasks="faces")
+    assert row.error is None and row.results["faces"].faces == []

@@ -94,7 +94,11 @@ class MtcnnFaces(Adapter):
 
     def forward(self, batch: Sequence[DecodedImage], params: dict[str, Any]) -> list[tuple]:
         # MTCNN batches only same-size images; photos differ, so detect one at a time.
-        return [self.mtcnn.detect(d.image, landmarks=True) for d in batch]
+        # MTCNN's image pyramid is empty (and torch.cat fails) when the picture is smaller
+        # than the smallest face it looks for: such a picture has no face to find.
+        smallest = self.mtcnn.min_face_size
+        return [self.mtcnn.detect(d.image, landmarks=True) if min(d.image.size) >= smallest else (None, None, None)
+                for d in batch]
 
     def postprocess(self, raw: list[tuple], images: Sequence[DecodedImage], params: dict[str, Any]) -> list[FacesResult]:
         out = []
