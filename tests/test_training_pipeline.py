@@ -109,7 +109,7 @@ def test_repro_registers_two_candidates_whose_runs_carry_metrics_plots_and_data(
         assert len(client.get_metric_history(run.info.run_id, epoch_metric)) == 1
         plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "evaluation")}
         expected = {"classifier_confusion_matrix.png", "classifier_confusion.csv"} if kind == "classifier" \
-            else {"detector_pr_curve.csv", "detector_samples.png"}
+            else {"detector_pr_curve.csv", "detector_samples.jpg"}
         assert expected <= plots
         # Its data: every split as a dataset input, digested as prepare wrote it, tagged with DVC's md5.
         inputs = {}
@@ -142,7 +142,7 @@ def test_second_repro_does_no_work_and_dvc_reads_metrics_and_plots(pipeline):
     page = (pipeline / "dvc_plots" / "index.html").read_text()
     # the confusion matrix, the PR curve (as vega specs) and the rendered images are all on the page
     assert '"predicted"' in page and '"recall"' in page and '"epoch"' in page
-    assert "classifier_confusion_matrix.png" in page and "detector_samples.png" in page
+    assert "classifier_confusion_matrix.png" in page and "detector_samples.jpg" in page
 
 
 def test_candidates_load_with_pyfunc_and_answer_a_real_photo(pipeline, photo_bytes):

@@ -124,7 +124,7 @@ def _sample_predictions(spec: ModelSpec, weights: Path, images: list[Path], devi
     grid = Image.new("RGB", (256 * columns, 256 * ((len(tiles) + columns - 1) // columns)), "white")
     for i, tile in enumerate(tiles):
         grid.paste(tile, ((i % columns) * 256, (i // columns) * 256))
-    grid.save(out)
+    grid.save(out, quality=85)  # a JPEG: the grid is a photo collage, and it is committed with the reports
 
 
 def evaluate_detector(params: Params) -> tuple[dict[str, float], list[Path]]:
@@ -159,8 +159,8 @@ def evaluate_detector(params: Params) -> tuple[dict[str, float], list[Path]]:
         if pr_png.exists():
             shutil.copy2(pr_png, IMAGES_DIR / "detector_pr_curve.png")
     held_out = sorted((DETECT_DATA / "images" / split).iterdir())[:8]
-    _sample_predictions(spec, weights, held_out, params.detector.device, IMAGES_DIR / "detector_samples.png")
-    artifacts = [PLOTS_DIR / "detector_pr_curve.csv", IMAGES_DIR / "detector_samples.png"]
+    _sample_predictions(spec, weights, held_out, params.detector.device, IMAGES_DIR / "detector_samples.jpg")
+    artifacts = [PLOTS_DIR / "detector_pr_curve.csv", IMAGES_DIR / "detector_samples.jpg"]
     if (IMAGES_DIR / "detector_pr_curve.png").exists():
         artifacts.append(IMAGES_DIR / "detector_pr_curve.png")
     return metrics, artifacts
