@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-fast demo serve bench lint clean
+.PHONY: setup test test-fast demo serve train bench clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ demo: setup
 serve: setup
 	$(BIN)/idaas models bootstrap
 	$(BIN)/idaas serve
+
+# The training pipeline (dvc.yaml): prepare -> train -> evaluate -> register candidates.
+train: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
 
 bench: setup
 	$(BIN)/python benchmarks/decode_draft.py

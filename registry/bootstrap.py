@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vision.errors import WeightsUnavailableError
-from vision.weights import resolve_weights
+from mlflow.exceptions import MlflowException
 
-from registry.catalog import Catalog, load_catalog
+from registry.catalog import Catalog, load_catalog, resolve_entry
 from registry.versions import LoggedVersion, register_spec
 
 
@@ -36,10 +36,10 @@ def bootstrap(catalog: Catalog | None = None, names: list[str] | None = None) ->
     report = BootstrapReport()
     for entry in entries:
         try:
-            weights = resolve_weights(entry.weights)
-        except WeightsUnavailableError as exc:
-            report.skipped.append((entry.name, exc.message))
+            spec, weights = resolve_entry(entry)
+        except (WeightsUnavailableError, MlflowException) as exc:
+            report.skipped.append((entry.name, getattr(exc, "message", str(exc))))
             continue
-        logged = register_spec(entry.spec(), weights, skip_unchanged=True)
+        logged = register_spec(spec, weights, skip_unchanged=True)
         (report.registered if logged.created else report.unchanged).append(logged)
     return report

@@ -51,6 +51,42 @@ def load_catalog(path: Path | None = None) -> Catalog:
         raise ModelSpecError(f"invalid catalog {path}: {exc}") from None
 
 
+def resolve_entry(entry: CatalogEntry) -> tuple[ModelSpec, Path | None]:
+    """A catalog entry's spec and local weights.
+
+    Besides every source vision.weights knows, an entry may name a registered version,
+    ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` (e.g. a classifier that the training
+    pipeline registered as a candidate): its weights are downloaded from the registry, and
+    the labels and options it was registered with fill in what the entry leaves out.
+    """
+    from vision.weights import resolve_weights
+
+    spec = entry.spec()
+    if not (entry.weights or "").startswith("models:/"):
+        return spec, resolve_weights(entry.weights)
+    from registry.bundle import SPEC_FILE, entry_weights, read_bundle
+    from registry.versions import download_bundle
+    from vision.settings import get_settings
+
+    ref = entry.weights[len("models:/"):]
+    name, sep, alias = ref.partition("@")
+    if not sep:
+        name, _, alias = ref.partition("/")
+    if not name or not alias:
+        raise ModelSpecError(f"{entry.name}: weights {entry.weights!r} must be models:/NAME@ALIAS or models:/NAME/VERSION")
+    dest = get_settings().cache_dir / "registered" / name / alias
+    if dest.exists():
+        import shutil
+
+        shutil.rmtree(dest)  # an alias moves: always take what it points at now
+    bundle = download_bundle(name, alias, dest)
+    (registered,) = read_bundle(bundle)
+    source_spec = ModelSpec.load(bundle / registered.dir / SPEC_FILE)
+    spec = spec.model_copy(update={"labels": spec.labels or source_spec.labels,
+                                   "options": {**source_spec.options, **spec.options}})
+    return spec, entry_weights(bundle, registered)
+
+
 def build_local_pipeline(catalog: Catalog | None = None, tasks: list[str] | None = None, device: str | None = None):
     """A Pipeline straight from the catalog (no registry): one model per task, offline ones only.
 
@@ -60,16 +96,16 @@ def build_local_pipeline(catalog: Catalog | None = None, tasks: list[str] | None
     from vision.adapters import build_adapter
     from vision.errors import WeightsUnavailableError
     from vision.pipeline import Loaded, Pipeline
-    from vision.weights import resolve_weights
-
     catalog = catalog or load_catalog()
     models: dict[str, Loaded] = {}
     for entry in catalog.models:
         if entry.task in models or (tasks and entry.task not in tasks):
             continue
+        if (entry.weights or "").startswith("models:/"):
+            continue  # registered versions are served from the registry, not in-process from the catalog
         try:
-            weights = resolve_weights(entry.weights)
+            spec, weights = resolve_entry(entry)
         except WeightsUnavailableError:
             continue
-        models[entry.task] = Loaded(build_adapter(entry.spec(), weights, device=device), ref=f"{entry.name}/local")
+        models[entry.task] = Loaded(build_adapter(spec, weights, device=device), ref=f"{entry.name}/local")
     return Pipeline(models)

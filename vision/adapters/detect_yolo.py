@@ -59,7 +59,7 @@ class YoloDetector(Adapter):
 
     def forward(self, batch: list[np.ndarray], params: dict[str, Any]) -> list:
         return self.model.predict(batch, imgsz=self.imgsz, conf=params["min_score"], max_det=params["max_detections"],
-                                  device=self.device, half=self.use_half, verbose=False)
+                                  device=self.device, quantize=16 if self.use_half else 32, verbose=False)
 
     def postprocess(self, raw: list, images: Sequence[DecodedImage], params: dict[str, Any]) -> list[DetectResult]:
         out = []
