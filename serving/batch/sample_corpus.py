@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
@@ -92,12 +92,21 @@ def _broken(dest: Path, photo: Path) -> list[Path]:
     return out
 
 
-def make_corpus(dest: Path, *, variants: int | None = None, broken: bool = False,
-                photos: list[str] | None = None) -> list[Path]:
-    """Write ``<photo>/<variant>.<ext>`` for every sample photo (``variants`` of them each,
-    default all 16: 13 photos -> 208 images) plus, with ``broken``, the files of BROKEN."""
+def make_corpus(dest: Path, *, variants: int | Sequence[str] | None = None, broken: bool = False,
+                photos: Sequence[str] | None = None) -> list[Path]:
+    """Write ``<photo>/<variant>.<ext>`` for every sample photo (or the named ``photos``) plus,
+    with ``broken``, the files of BROKEN. ``variants``: the first N of VARIANTS, or their names;
+    default all 16 (13 photos -> 208 images)."""
     dest = Path(dest)
-    chosen = list(VARIANTS.items())[:variants] if variants else list(VARIANTS.items())
+    if isinstance(variants, int):
+        chosen = list(VARIANTS.items())[:variants]
+    elif variants:
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown:
+            raise ValueError(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+        chosen = [(v, VARIANTS[v]) for v in variants]
+    else:
+        chosen = list(VARIANTS.items())
     samples = sample_photos()
     names = photos or sorted(samples)
     written = []
