@@ -233,3 +233,11 @@ def test_draft_mode_decodes_small_but_reports_original_size():
     assert full.image.size == (4000, 3000)
     assert min(small.image.size) >= 256 and small.image.width <= 1000  # a 1/4 or 1/8 DCT reduction
     assert small.to_original([10, 10, 20, 20]) == [10 * 4000 / small.image.width] * 2 + [20 * 4000 / small.image.width] * 2
+
+
+def test_refusals_hold_after_ultralytics_patches_image_open():
+    # Ultralytics wraps PIL.Image.open on import; a router with a YOLO model has it loaded.
+    import ultralytics.utils.patches  # noqa: F401
+
+    assert _code(b"<!DOCTYPE html><html><body>hello</body></html>") == ErrorCode.NOT_AN_IMAGE
+    assert _code(b"%PDF-1.7\n%%EOF") == ErrorCode.UNSUPPORTED_FORMAT

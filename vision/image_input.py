@@ -168,7 +168,10 @@ def _open(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except UnidentifiedImageError:
+    except (UnidentifiedImageError, ImportError):
+        # ImportError: once ultralytics is imported it wraps Image.open and, after Pillow has
+        # failed to identify the data, tries to import an optional HEIF plugin (pi_heif) and
+        # lets that ImportError escape. Either way the data was not recognised.
         known = _sniff(data)
         if known:
             raise _fail(ErrorCode.UNSUPPORTED_FORMAT,
