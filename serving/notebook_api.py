@@ -99,8 +99,11 @@ def score(images: Any, model_uri: str = DEFAULT_MODEL_URI, *, tasks: str | Seque
     ids = [str(v) for v in frame["id"]] if "id" in frame.columns else \
         ([str(p) for p in frame["path"]] if has_path else [str(i) for i in range(len(frame))])
     wire: list[dict[str, Any]] = []
-    for start in range(0, len(frame), max(1, min(batch_size, 32))):
-        part = range(start, min(start + batch_size, len(frame)))
+    from vision.settings import get_settings
+
+    step = max(1, min(batch_size, get_settings().max_images_per_request))  # the model refuses larger requests
+    for start in range(0, len(frame), step):
+        part = range(start, min(start + step, len(frame)))
         sources = [_read(frame["path"].iat[i]) for i in part] if has_path else [frame["image"].iat[i] for i in part]
         send = [i for i, s in zip(part, sources) if not isinstance(s, IdaasError)]
         answers: dict[int, dict[str, Any]] = {}

@@ -196,29 +196,42 @@ def test_one_row_per_input_with_metadata_and_error_codes(uninterrupted, manifest
     assert f"output: {out}" in summary and "images/s" in summary
 
 
-@pytest.mark.slow
-def test_resume_after_sigkill_gives_every_row_once_and_the_same_answers(uninterrupted, manifest, router_version,
-                                                                      tmp_path):
-    baseline = pd.read_parquet(uninterrupted[0])
-    out = tmp_path / "resumed.parquet"
-    args = ["score", str(manifest), "-o", str(out), "--model", f"models:/idaas/{router_version}", "--tasks", TASKS,
-            "--id-column", "photo_id", "--chunk-size", "32", "--no-progress"]
+def _start_and_stop_after(args: list[str], parts: Path, chunks: int, sig: int) -> subprocess.CompletedProcess:
+    """Start `idaas ARGS`, wait until ``chunks`` chunk files exist, then send ``sig``."""
     process = subprocess.Popen([sys.executable, "-m", "idaas", *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    parts = out.with_name(out.name + ".parts")
     deadline = time.monotonic() + 300
     try:
-        while len(list(parts.glob("chunk-*.parquet"))) < 2:
-            assert process.poll() is None, f"the scorer ended before it could be killed: {process.stderr.read()}"
+        while len(list(parts.glob("chunk-*.parquet"))) < chunks:
+            assert process.poll() is None, f"the scorer ended before it could be stopped: {process.stderr.read()}"
             assert time.monotonic() < deadline, "no chunk appeared"
             time.sleep(0.05)
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.communicate()
-    assert process.returncode == -signal.SIGKILL
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+@pytest.mark.slow
+def test_resume_after_ctrl_c_and_sigkill_gives_every_row_once_and_the_same_answers(uninterrupted, manifest,
+                                                                                  router_version, tmp_path):
+    baseline = pd.read_parquet(uninterrupted[0])
+    out = tmp_path / "resumed.parquet"
+    parts = out.with_name(out.name + ".parts")
+    args = ["score", str(manifest), "-o", str(out), "--model", f"models:/idaas/{router_version}", "--tasks", TASKS,
+            "--id-column", "photo_id", "--chunk-size", "32", "--no-progress"]
+
+    interrupted = _start_and_stop_after(args, parts, 1, signal.SIGINT)  # Ctrl-C
+    assert interrupted.returncode == 130, interrupted.stderr[-2000:]
+    assert "interrupted:" in interrupted.stderr and "run the same command again" in interrupted.stderr
+    assert "Traceback" not in interrupted.stderr
+    after_ctrl_c = len(RunStore(out).done_keys())
+
+    killed = _start_and_stop_after(args, parts, len(list(parts.glob("chunk-*.parquet"))) + 2, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
     assert not out.exists()  # the final file appears only when everything is done
     saved = RunStore(out).done_keys()
-    assert 64 <= len(saved) < 215
+    assert after_ctrl_c + 64 <= len(saved) < 215
 
     again = _idaas(*args)
     assert again.returncode == 0, again.stderr[-3000:]
