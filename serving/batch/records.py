@@ -1,7 +1,8 @@
 """The output row of one image, shared by `idaas score`, the notebook API and Spark.
 
-Columns: ``id``, ``path``, ``width``, ``height``, ``error_code``, ``error_message``, one column
-per task, and ``models``. A task column holds that task's answer as JSON text: exactly the
+Columns: ``id``, ``path`` (the file read, as an absolute path, or its URI), ``width`` and
+``height`` (of the original, upright image), ``error_code`` and ``error_message`` (null when the
+image was answered), one column per task, and ``models``. A task column holds that task's answer as JSON text: exactly the
 value the REST endpoint returns under the task's key (``{"error": {...}}`` when the task
 failed on this image only), so ``json.loads(row["faces"]) == rest_row["faces"]``. ``models``
 is JSON text too: task -> "name/version" of the model that answered.
