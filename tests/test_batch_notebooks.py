@@ -95,7 +95,8 @@ def two_classifier_versions(router_version) -> tuple[str, str]:
     spec = load_catalog().get("classify-mobilenet-v2").spec()
     lighter = spec.model_copy(update={"options": {**spec.options, "input_size": 192, "resize": 219},
                                       "description": "MobileNetV2 at 192 px input: lighter, for batch scoring."})
-    return str(production), register_spec(lighter, skip_unchanged=True).version
+    # alias=None: a test variant must not take @candidate of a catalog model other tests read.
+    return str(production), register_spec(lighter, skip_unchanged=True, alias=None).version
 
 
 def test_02_compare_model_versions(jupyter_env, two_classifier_versions, tmp_path):
