@@ -9,13 +9,13 @@ from typing import Any, Sequence
 import torch
 
 from vision.adapters.base import Adapter
-from vision.adapters.hf_folders import from_folder, pixel_values, place, pretrained_folder, processor_min_side
+from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
 from vision.errors import ModelSpecError
 from vision.image_input import DecodedImage
 from vision.results import CaptionResult
 
 
-class HFCaptioner(Adapter):
+class HFCaptioner(ProcessorInput, Adapter):
     task = "caption"
     family = "hf-captioner"
     params = {"max_new_tokens": 30}
@@ -41,14 +41,6 @@ class HFCaptioner(Adapter):
                 f"{self.spec.name}: {folder} holds a {config.model_type!r} model ({', '.join(architectures) or '?'}); "
                 "hf-captioner loads VisionEncoderDecoder (e.g. ViT-GPT2) and BlipForConditionalGeneration folders")
         self.model = place(from_folder(model_cls, folder), self.device, self.use_half)
-        self.dtype = torch.float16 if self.use_half else torch.float32
-
-    @property
-    def min_side(self) -> int | None:
-        return self.spec.options.get("min_side", processor_min_side(self.image_processor))
-
-    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> torch.Tensor:
-        return pixel_values(self.image_processor, images, self.device, self.dtype)
 
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         return self.model.generate(pixel_values=batch, max_new_tokens=params["max_new_tokens"]).cpu()

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import torch
 
 from vision.adapters.base import Adapter
-from vision.adapters.hf_folders import from_folder, pixel_values, place, pretrained_folder, processor_min_side
+from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
 from vision.errors import ModelSpecError
 from vision.image_input import DecodedImage
 from vision.results import ClassifyResult, Label
@@ -23,7 +23,7 @@ def ranked_labels(probs: torch.Tensor, labels: Sequence[str], top_k: int, min_sc
             for row_s, row_i in zip(scores, indices)]
 
 
-class HFClassifier(Adapter):
+class HFClassifier(ProcessorInput, Adapter):
     task = "classify"
     family = "hf-classifier"
     params = {"top_k": 5, "min_score": 0.0}
@@ -33,7 +33,7 @@ class HFClassifier(Adapter):
         from transformers import AutoImageProcessor, AutoModelForImageClassification
 
         folder = pretrained_folder(weights, self.family)
-        self.processor = from_folder(AutoImageProcessor, folder)
+        self.image_processor = from_folder(AutoImageProcessor, folder)
         self.model = place(from_folder(AutoModelForImageClassification, folder), self.device, self.use_half)
         config = self.model.config
         self.labels = list(self.spec.labels or [config.id2label[i] for i in range(config.num_labels)])
@@ -42,14 +42,6 @@ class HFClassifier(Adapter):
                                  f"{config.num_labels} outputs")
         # Multi-label heads (one independent yes/no per class, e.g. face attributes) score with a sigmoid.
         self.multi_label = config.problem_type == "multi_label_classification"
-        self.dtype = torch.float16 if self.use_half else torch.float32
-
-    @property
-    def min_side(self) -> int | None:
-        return self.spec.options.get("min_side", processor_min_side(self.processor))
-
-    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> torch.Tensor:
-        return pixel_values(self.processor, images, self.device, self.dtype)
 
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         logits = self.model(pixel_values=batch).logits.float()

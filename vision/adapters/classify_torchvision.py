@@ -8,12 +8,12 @@ from typing import Any, Sequence
 import torch
 
 from vision.adapters.base import Adapter
-from vision.adapters.torchvision_nets import build_net, imagenet_categories, to_batch
+from vision.adapters.torchvision_nets import ImagenetInput, build_net, imagenet_categories
 from vision.image_input import DecodedImage
 from vision.results import ClassifyResult, Label
 
 
-class TorchvisionClassifier(Adapter):
+class TorchvisionClassifier(ImagenetInput, Adapter):
     task = "classify"
     family = "torchvision"
     params = {"top_k": 5, "min_score": 0.0}
@@ -27,13 +27,6 @@ class TorchvisionClassifier(Adapter):
         self.net = build_net(arch, len(self.labels), weights).to(self.device)
         if self.use_half:
             self.net.half()
-
-    @property
-    def min_side(self) -> int | None:
-        return self.spec.options.get("min_side", self.resize)
-
-    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> torch.Tensor:
-        return to_batch(images, self.input_size, self.resize)
 
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         batch = batch.to(self.device, torch.float16 if self.use_half else torch.float32)

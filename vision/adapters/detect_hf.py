@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import torch
 
 from vision.adapters.base import Adapter
-from vision.adapters.hf_folders import from_folder, place, pretrained_folder, processor_min_side
+from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
 from vision.image_input import DecodedImage
 from vision.results import DetectedObject, DetectResult
 
@@ -40,7 +40,7 @@ def legacy_timm_config(folder: Path) -> Any:
     return AutoConfig.for_model(raw.pop("model_type"), **raw)
 
 
-class HFDetector(Adapter):
+class HFDetector(ProcessorInput, Adapter):
     task = "detect"
     family = "hf-detector"
     params = {"min_score": 0.25, "max_detections": 100}
@@ -50,22 +50,17 @@ class HFDetector(Adapter):
         from transformers import AutoImageProcessor, AutoModelForObjectDetection
 
         folder = pretrained_folder(weights, self.family)
-        self.processor = from_folder(AutoImageProcessor, folder)
+        self.image_processor = from_folder(AutoImageProcessor, folder)
         config = legacy_timm_config(folder)
         model = from_folder(AutoModelForObjectDetection, folder, **({"config": config} if config else {}))
         self.model = place(model, self.device, self.use_half)
         # COCO checkpoints number their classes with gaps (91 ids for 80 classes): keep the ids.
         self.names = (dict(enumerate(self.spec.labels)) if self.spec.labels
                       else {int(k): v for k, v in self.model.config.id2label.items()})
-        self.dtype = torch.float16 if self.use_half else torch.float32
-
-    @property
-    def min_side(self) -> int | None:
-        return self.spec.options.get("min_side", processor_min_side(self.processor))
 
     def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> dict[str, torch.Tensor]:
         # The processor pads a batch to its largest image and says where the padding is (pixel_mask).
-        inputs = self.processor(images=[d.image for d in images], return_tensors="pt")
+        inputs = self.image_processor(images=[d.image for d in images], return_tensors="pt")
         return {k: v.to(self.device, self.dtype) if k == "pixel_values" else v.to(self.device) for k, v in inputs.items()}
 
     def forward(self, batch: dict[str, torch.Tensor], params: dict[str, Any]) -> Any:
@@ -76,7 +71,7 @@ class HFDetector(Adapter):
 
     def postprocess(self, raw: Any, images: Sequence[DecodedImage], params: dict[str, Any]) -> list[DetectResult]:
         sizes = [(d.image.height, d.image.width) for d in images]
-        detections = self.processor.post_process_object_detection(raw, threshold=params["min_score"], target_sizes=sizes)
+        detections = self.image_processor.post_process_object_detection(raw, threshold=params["min_score"], target_sizes=sizes)
         out = []
         for found, decoded, (height, width) in zip(detections, images, sizes):
             order = found["scores"].argsort(descending=True)[:params["max_detections"]]

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from vision.adapters.base import Adapter
-from vision.adapters.hf_folders import from_folder, pixel_values, place, pretrained_folder, processor_min_side
-from vision.adapters.torchvision_nets import build_net, to_batch
+from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
+from vision.adapters.torchvision_nets import ImagenetInput, build_net
 from vision.adapters.zeroshot_clip import features
 from vision.errors import ModelSpecError
 from vision.image_input import DecodedImage
@@ -40,7 +40,7 @@ def drop_head(net: nn.Module, layer: str | None = None) -> nn.Module:
     return net
 
 
-class ClipEmbedder(Adapter):
+class ClipEmbedder(ProcessorInput, Adapter):
     task = "embed"
     family = "clip-embed"
 
@@ -50,14 +50,6 @@ class ClipEmbedder(Adapter):
         folder = pretrained_folder(weights, self.family)
         self.image_processor = from_folder(AutoImageProcessor, folder)
         self.model = place(from_folder(CLIPModel, folder), self.device, self.use_half)
-        self.dtype = torch.float16 if self.use_half else torch.float32
-
-    @property
-    def min_side(self) -> int | None:
-        return self.spec.options.get("min_side", processor_min_side(self.image_processor))
-
-    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> torch.Tensor:
-        return pixel_values(self.image_processor, images, self.device, self.dtype)
 
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         return features(self.model.get_image_features(pixel_values=batch))
@@ -66,7 +58,7 @@ class ClipEmbedder(Adapter):
         return to_results(raw)
 
 
-class TorchvisionEmbedder(Adapter):
+class TorchvisionEmbedder(ImagenetInput, Adapter):
     task = "embed"
     family = "torchvision-embed"
 
@@ -79,13 +71,6 @@ class TorchvisionEmbedder(Adapter):
         self.input_size = int(opts.get("input_size", 224))
         self.resize = int(opts.get("resize", round(self.input_size * 256 / 224)))
         self.net = place(net, self.device, self.use_half)
-
-    @property
-    def min_side(self) -> int | None:
-        return self.spec.options.get("min_side", self.resize)
-
-    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> torch.Tensor:
-        return to_batch(images, self.input_size, self.resize)
 
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         return self.net(batch.to(self.device, torch.float16 if self.use_half else torch.float32)).flatten(1)

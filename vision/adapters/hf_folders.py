@@ -65,3 +65,21 @@ def pixel_values(image_processor: Any, images: Sequence[DecodedImage], device: s
     """Run the folder's own image processor (resize, crop, normalise) on a batch."""
     batch = image_processor(images=[d.image for d in images], return_tensors="pt")["pixel_values"]
     return batch.to(device, dtype)
+
+
+class ProcessorInput:
+    """The input half of an adapter that runs its folder's own image processor: the decode
+    size the processor needs, and the batch it makes (mixed in before Adapter)."""
+
+    image_processor: Any
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float16 if self.use_half else torch.float32  # type: ignore[attr-defined]
+
+    @property
+    def min_side(self) -> int | None:
+        return self.spec.options.get("min_side", processor_min_side(self.image_processor))  # type: ignore[attr-defined]
+
+    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> torch.Tensor:
+        return pixel_values(self.image_processor, images, self.device, self.dtype)  # type: ignore[attr-defined]

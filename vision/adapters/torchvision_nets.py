@@ -72,3 +72,18 @@ def to_batch(images: Sequence[DecodedImage], size: int, resize: int) -> torch.Te
         t = F.to_dtype(t, torch.float32, scale=True)
         tensors.append(F.normalize(t, IMAGENET_MEAN, IMAGENET_STD))
     return torch.stack(tensors)
+
+
+class ImagenetInput:
+    """The input half of a torchvision-network adapter: torchvision's ImageNet eval transform
+    at ``self.input_size`` after resizing the shorter side to ``self.resize`` (mixed in before Adapter)."""
+
+    input_size: int
+    resize: int
+
+    @property
+    def min_side(self) -> int | None:
+        return self.spec.options.get("min_side", self.resize)  # type: ignore[attr-defined]
+
+    def preprocess(self, images: Sequence[DecodedImage], params: dict) -> torch.Tensor:
+        return to_batch(images, self.input_size, self.resize)

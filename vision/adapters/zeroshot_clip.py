@@ -15,7 +15,7 @@ import torch
 
 from vision.adapters.base import Adapter
 from vision.adapters.classify_hf import ranked_labels
-from vision.adapters.hf_folders import from_folder, pixel_values, place, pretrained_folder, processor_min_side
+from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
 from vision.errors import BadRequestError, ModelSpecError
 from vision.image_input import DecodedImage
 from vision.results import ZeroShotResult
@@ -39,7 +39,7 @@ def features(output: Any) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-class ClipZeroShot(Adapter):
+class ClipZeroShot(ProcessorInput, Adapter):
     task = "zeroshot"
     family = "clip"
     params = {"labels": "", "top_k": 5}
@@ -52,7 +52,6 @@ class ClipZeroShot(Adapter):
         processor = from_folder(CLIPProcessor, folder)
         self.image_processor, self.tokenizer = processor.image_processor, processor.tokenizer
         self.model = place(from_folder(CLIPModel, folder), self.device, self.use_half)
-        self.dtype = torch.float16 if self.use_half else torch.float32
         self.prompt = str(self.spec.options.get("prompt", "a photo of {}"))
         if "{}" not in self.prompt:
             raise ModelSpecError(f"{self.spec.name}: the prompt option needs a '{{}}' where the label goes, "
@@ -60,9 +59,6 @@ class ClipZeroShot(Adapter):
         # Text embeddings per label set; only touched inside predict, which the base class locks.
         self._text_cache: OrderedDict[tuple[str, ...], torch.Tensor] = OrderedDict()
 
-    @property
-    def min_side(self) -> int | None:
-        return self.spec.options.get("min_side", processor_min_side(self.image_processor))
 
     def resolve_params(self, given: dict[str, Any] | None) -> dict[str, Any]:
         given = dict(given or {})
@@ -94,8 +90,6 @@ class ClipZeroShot(Adapter):
             self._text_cache.popitem(last=False)
         return embeds
 
-    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> torch.Tensor:
-        return pixel_values(self.image_processor, images, self.device, self.dtype)
 
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         image = torch.nn.functional.normalize(features(self.model.get_image_features(pixel_values=batch)).float(), dim=-1)
