@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from typing import Any
 
 import mlflow.pyfunc
@@ -23,6 +24,19 @@ OWN_PARAMS = ("tasks", "output")
 
 def _bad(message: str) -> MlflowException:
     return MlflowException.invalid_parameter_value(message)
+
+
+def _refusal(exc) -> MlflowException:
+    """The MLflow error (and so the HTTP status) for an idaas request-level error."""
+    from mlflow.protos.databricks_pb2 import DEADLINE_EXCEEDED, TEMPORARILY_UNAVAILABLE
+
+    from vision.errors import ErrorCode
+
+    if exc.code == ErrorCode.OVERLOADED:  # 503: come back shortly
+        return MlflowException(f"[{exc.code.value}] {exc.message}", error_code=TEMPORARILY_UNAVAILABLE)
+    if exc.code == ErrorCode.TIMEOUT:  # 504
+        return MlflowException(f"[{exc.code.value}] {exc.message}", error_code=DEADLINE_EXCEEDED)
+    return _bad(exc.message)
 
 
 def _missing(value: Any) -> bool:
@@ -56,7 +70,7 @@ class IdaasModel(mlflow.pyfunc.PythonModel):
     # The pandas type hint tells MLflow not to infer or validate from hints: the explicit
     # signature (registry/signature.py) is the contract.
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
-        from vision.errors import BadRequestError
+        from vision.errors import BadRequestError, OverloadedError, RequestTimeoutError
 
         params = {k: v for k, v in dict(params or {}).items() if not _missing(v)}
         output = str(params.pop("output", "") or "records")
@@ -79,10 +93,15 @@ class IdaasModel(mlflow.pyfunc.PythonModel):
         row_tasks = None
         if "tasks" in frame.columns:
             row_tasks = [None if _missing(v) or not str(v).strip() else str(v) for v in frame["tasks"].tolist()]
+        # A server's request has a deadline (its 504 timeout): past it, the images this request
+        # still has queued are dropped rather than computed for a caller who has gone.
+        timeout = self.settings.request_timeout_s if self.settings.enforce_request_limits else None
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            answers = self.pipeline.annotate(images, ids=ids, tasks=tasks, row_tasks=row_tasks, params=params)
-        except BadRequestError as exc:
-            raise _bad(exc.message) from None
+            answers = self.pipeline.annotate(images, ids=ids, tasks=tasks, row_tasks=row_tasks, params=params,
+                                             deadline=deadline)
+        except (BadRequestError, OverloadedError, RequestTimeoutError) as exc:
+            raise _refusal(exc) from None
         rows = [answer.to_wire() for answer in answers]
         if output == "json":
             return pd.DataFrame({"json": [json.dumps(row) for row in rows]})

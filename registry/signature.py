@@ -40,14 +40,15 @@ def output_schema() -> Schema:
 
 
 def param_schema(pipeline) -> ParamSchema:
-    """tasks, output, and the union of the bundle's adapters' parameters."""
+    """tasks, output, and the union of the bundle's adapters' parameters (their Params models)."""
     defaults: dict[str, list[Any]] = {}
     kinds: dict[str, type] = {}
     for loaded in pipeline.models.values():
         adapter = loaded.adapter
+        types = adapter.param_types()
         for name, value in adapter.resolve_params({}).items():
             defaults.setdefault(name, []).append(value)
-            kinds.setdefault(name, type(adapter.params[name]))
+            kinds.setdefault(name, types[name])
     specs = [ParamSpec("tasks", "string", ""), ParamSpec("output", "string", "records")]
     for name in sorted(defaults):
         values = defaults[name]

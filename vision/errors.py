@@ -23,6 +23,10 @@ class ErrorCode(str, Enum):
     BAD_REQUEST = "bad_request"
     INFERENCE_FAILED = "inference_failed"
     SERVER_UNAVAILABLE = "server_unavailable"
+    REQUEST_TOO_LARGE = "request_too_large"  # over the per-request pixel budget
+    OVERLOADED = "overloaded"  # a model's queue is full: try again later (HTTP 503)
+    TIMEOUT = "timeout"  # the caller's deadline passed before the answers were ready
+    DESCRIBE_FAILED = "describe_failed"  # the sentence could not be composed for this image
 
 
 class IdaasError(Exception):
@@ -54,3 +58,15 @@ class ModelSpecError(IdaasError):
 
 class BadRequestError(IdaasError):
     code = ErrorCode.BAD_REQUEST
+
+
+class OverloadedError(IdaasError):
+    """A model's queue is full; the request was refused at once rather than queued forever."""
+
+    code = ErrorCode.OVERLOADED
+
+
+class RequestTimeoutError(IdaasError):
+    """The caller's deadline passed; its images still queued were dropped, not computed."""
+
+    code = ErrorCode.TIMEOUT

@@ -1,21 +1,28 @@
-"""Many adapters behind one call: decode each image once, run every task asked for, compose
-`describe` last, and return one ImageAnswer per image with per-image and per-task errors.
+"""Many adapters behind one call: decode each image once, hand it to the engine for every
+task asked for, compose `describe` last, and return one ImageAnswer per image with per-image
+and per-task errors.
 
-This is the router's engine (serving wraps it in a pyfunc) and the in-process annotator.
+This is the router's core (serving wraps it in a pyfunc), batch scoring's and the in-process
+annotator's. The models themselves run on the engine's workers (vision/engine), never on the
+caller's thread.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from vision.adapters.base import Adapter
 from vision.adapters.describe import Describer
-from vision.errors import BadRequestError, IdaasError
+from vision.engine.engine import LazyEngine
+from vision.errors import BadRequestError, ErrorCode, IdaasError
 from vision.image_input import DecodedImage, decode_image
 from vision.results import ErrorInfo, ImageAnswer
 from vision.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +49,16 @@ class Pipeline:
     def __init__(self, models: Mapping[str, Loaded], settings: Settings | None = None):
         self.models = dict(models)
         self.settings = settings or get_settings()
+        self._engine = LazyEngine()
+
+    @property
+    def engine(self):
+        """The workers that run this pipeline's models (started on first use)."""
+        return self._engine.get(self.models, self.settings)
+
+    def close(self) -> None:
+        """Stop the workers (they also stop by themselves once the pipeline is dropped)."""
+        self._engine.close()
 
     @property
     def tasks(self) -> list[str]:
@@ -56,9 +73,16 @@ class Pipeline:
         return decode_image(source, min_side=self.min_side(tasks), allow_path=allow_path, settings=self.settings)
 
     def validate_params(self, tasks: Sequence[str], params: Mapping[str, Any]) -> None:
-        """Check every parameter once, before any image is touched (a bad one is a 400)."""
+        """Check every parameter once, before any image is touched: every invalid one is
+        reported in one 400, not only the first."""
+        problems: list[str] = []
         for task in tasks:
-            self.models[task].adapter.resolve_params(dict(params))
+            try:
+                self.models[task].adapter.resolve_params(dict(params))
+            except BadRequestError as exc:
+                problems.extend(p for p in exc.message.split("; ") if p not in problems)
+        if problems:
+            raise BadRequestError("; ".join(problems))
 
     def plan(self, count: int, tasks: str | Sequence[str] | None = None,
              row_tasks: Sequence[str | None] | None = None, params: Mapping[str, Any] | None = None
@@ -71,21 +95,38 @@ class Pipeline:
 
     def annotate(self, sources: Sequence[Any], *, ids: Sequence[Any] | None = None,
                  tasks: str | Sequence[str] | None = None, row_tasks: Sequence[str | None] | None = None,
-                 params: Mapping[str, Any] | None = None, allow_path: bool = False) -> list[ImageAnswer]:
-        """Decode and answer every image; a bad image fails its own row only."""
+                 params: Mapping[str, Any] | None = None, allow_path: bool = False,
+                 deadline: float | None = None) -> list[ImageAnswer]:
+        """Decode and answer every image; a bad image fails its own row only.
+
+        On a server (enforce_request_limits) the decoded pixels of one request are bounded by
+        ``max_request_pixels``: past it the request is refused before more is decoded.
+        """
         per_row = self.plan(len(sources), tasks, row_tasks, params)
+        budget = self.settings.max_request_pixels if self.settings.enforce_request_limits else None
         decoded: list[DecodedImage | IdaasError] = []
+        held = 0
         for source, row in zip(sources, per_row):
             try:
-                decoded.append(self.decode(source, row, allow_path))
+                image = self.decode(source, row, allow_path)
             except IdaasError as exc:
                 decoded.append(exc)
-        return self.annotate_decoded(decoded, per_row, ids=ids, params=params)
+                continue
+            held += image.image.width * image.image.height
+            if budget is not None and held > budget:
+                raise BadRequestError(f"the request's images decode to more than {budget} pixels; send fewer "
+                                      "or smaller images per request", ErrorCode.REQUEST_TOO_LARGE)
+            decoded.append(image)
+        return self.annotate_decoded(decoded, per_row, ids=ids, params=params, deadline=deadline)
 
     def annotate_decoded(self, images: Sequence[DecodedImage | IdaasError], per_row: Sequence[Sequence[str]], *,
-                         ids: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None
-                         ) -> list[ImageAnswer]:
-        """Answer images decoded beforehand (batch scoring decodes in parallel threads)."""
+                         ids: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
+                         deadline: float | None = None) -> list[ImageAnswer]:
+        """Answer images decoded beforehand (batch scoring decodes in parallel threads).
+
+        A server refuses at once when a model's queue is full; every other caller (batch
+        scoring, notebooks, Spark) waits for room instead.
+        """
         params = dict(params or {})
         answers = [ImageAnswer(id=None if ids is None else _id(ids[i])) for i in range(len(images))]
         decoded: dict[int, DecodedImage] = {}
@@ -95,57 +136,55 @@ class Pipeline:
                 continue
             decoded[i] = image
             answers[i].width, answers[i].height = image.width, image.height
-        jobs = {}
+        jobs: dict[str, list[int]] = {}
         for task in self.tasks:
             rows = [i for i in decoded if task in per_row[i]]
             if task != "describe" and rows:
                 jobs[task] = rows
-        # Different models run side by side (each adapter's own lock keeps one model serial):
-        # MTCNN's many small ops and OCR's ONNX sessions leave cores idle when run one by one.
-        threads = min(len(jobs), self.settings.task_threads)
-        if threads > 1:
-            with ThreadPoolExecutor(threads, thread_name_prefix="idaas-task") as pool:
-                futures = {task: pool.submit(self.models[task].adapter.predict, [decoded[i] for i in rows], params)
-                           for task, rows in jobs.items()}
-                outcomes = {task: future.result() for task, future in futures.items()}
-        else:
-            outcomes = {task: self.models[task].adapter.predict([decoded[i] for i in rows], params)
-                        for task, rows in jobs.items()}
-        for task, rows in jobs.items():
-            for i, result in zip(rows, outcomes[task]):
-                answers[i].models[task] = self.models[task].ref
-                if isinstance(result, IdaasError):
-                    answers[i].task_errors[task] = ErrorInfo(**result.to_dict())
-                else:
-                    answers[i].results[task] = result
+        if jobs:
+            outcomes = self.engine.run({task: [decoded[i] for i in rows] for task, rows in jobs.items()}, params,
+                                       deadline=deadline, block=not self.settings.enforce_request_limits)
+            for task, rows in jobs.items():
+                for i, result in zip(rows, outcomes[task]):
+                    answers[i].models[task] = self.models[task].ref
+                    if isinstance(result, IdaasError):
+                        answers[i].task_errors[task] = ErrorInfo(**result.to_dict())
+                    else:
+                        answers[i].results[task] = result
         if "describe" in self.models:
             describer = self.models["describe"]
             for i in decoded:
                 if "describe" in per_row[i]:
                     answers[i].models["describe"] = describer.ref
-                    answers[i].results["describe"] = _describe(describer.adapter, answers[i], decoded[i], params)
+                    _describe_into(answers[i], describer.adapter, decoded[i], params)
         for answer in answers:  # stable key order on the wire: the pipeline's task order
             answer.results = {t: answer.results[t] for t in self.tasks if t in answer.results}
             answer.models = {t: answer.models[t] for t in self.tasks if t in answer.models}
         return answers
 
 
-def _describe(adapter: Adapter, answer: ImageAnswer, decoded: DecodedImage, params: dict[str, Any]):
-    if isinstance(adapter, Describer):
-        if answer.results:
-            return adapter.describe(answer.results, params)
-        return adapter.predict([decoded], params)[0]
-    return adapter.predict([decoded], params)[0]
+def _describe_into(answer: ImageAnswer, adapter: Adapter, decoded: DecodedImage, params: dict[str, Any]) -> None:
+    """Compose the sentence for one image; a failure is that image's describe error only."""
+    try:
+        if isinstance(adapter, Describer) and answer.results:
+            result = adapter.describe(answer.results, params)
+        else:
+            result = adapter.predict([decoded], params)[0]
+        if isinstance(result, IdaasError):
+            raise result
+        answer.results["describe"] = result
+    except IdaasError as exc:
+        answer.task_errors["describe"] = ErrorInfo(**exc.to_dict())
+    except Exception as exc:  # noqa: BLE001 - one image's sentence must not fail the request
+        log.exception("describe failed on one image")
+        answer.task_errors["describe"] = ErrorInfo(code=ErrorCode.DESCRIBE_FAILED.value,
+                                                   message=f"the description could not be composed: "
+                                                           f"{type(exc).__name__}")
 
 
 def _id(value: Any) -> str | None:
     if value is None:
         return None
-    try:
-        import math
-
-        if isinstance(value, float) and math.isnan(value):
-            return None
-    except TypeError:
-        pass
+    if isinstance(value, float) and math.isnan(value):
+        return None
     return str(value)

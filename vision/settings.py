@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,8 +37,19 @@ class Settings(BaseSettings):
 
     # Inference.
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1' ...")
-    batch_size: int = 8
-    task_threads: int = Field(4, description="models of one request that may run at the same time (1 = one by one)")
+    batch_size: int = Field(8, description="images per model call when an adapter is called directly")
+
+    # The engine (vision/engine): one worker per model, batching across requests.
+    max_batch: int = Field(32, ge=1, description="most images one model runs in one batch (spec option max_batch)")
+    max_wait_ms: float = Field(5.0, ge=0, description="how long a worker waits for more images before running "
+                                                      "a partial batch (spec option max_wait_ms)")
+    queue_size: int = Field(256, ge=1, description="images one model may have queued; a server refuses more "
+                                                   "with 'overloaded'")
+    model_free_threads: int = Field(2, ge=1, description="worker threads for each model-free CPU task (properties)")
+    request_timeout_s: float | None = Field(
+        None, gt=0, validation_alias=AliasChoices("IDAAS_REQUEST_TIMEOUT_S", "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"),
+        description="a request's images still queued after this many seconds are dropped (the scoring "
+                    "server's 504 timeout when it sets one)")
 
     # Serving limits, checked before any decoding. Only a server enforces them (`idaas serve`
     # and the container set IDAAS_ENFORCE_REQUEST_LIMITS=1): a notebook or a Spark task
@@ -46,6 +57,8 @@ class Settings(BaseSettings):
     enforce_request_limits: bool = False
     max_images_per_request: int = 32
     max_request_bytes: int = 64 * 1024 * 1024
+    max_request_pixels: int = Field(200_000_000, description="decoded pixels one request may hold (32 large "
+                                                             "photos must not exhaust memory)")
 
     @property
     def cache_dir(self) -> Path:

@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from vision.errors import BadRequestError, ErrorCode, IdaasError
 from vision.image_input import DecodedImage
 from vision.results import TaskResult
@@ -36,31 +38,24 @@ def pick_device(wanted: str | None = None) -> str:
         return "cpu"
 
 
-def coerce_param(name: str, value: Any, default: Any) -> Any:
-    """Convert a request parameter to its declared type, or refuse it with a plain message."""
-    kind = type(default)
-    try:
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError
-                return value.lower() in ("true", "1")
-            return bool(value)
-        if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        if kind is float:
-            return float(value)
-        if kind is str:
-            if isinstance(value, (list, tuple)):
-                return ",".join(str(v) for v in value)
-            return str(value)
-    except (TypeError, ValueError):
-        pass
-    else:
-        return value
-    raise BadRequestError(f"parameter {name!r} must be a {kind.__name__}, got {value!r}")
+class NoParams(BaseModel):
+    """The parameters of a family that takes none."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def _describe_error(error: dict[str, Any]) -> str:
+    name = ".".join(str(part) for part in error.get("loc", ())) or "parameters"
+    message = str(error.get("msg", "is invalid")).replace("Input should be", "must be")
+    message = message[0].lower() + message[1:] if message else message
+    value = error.get("input")
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    return f"parameter {name!r} {message}, got {shown}"
+
+
+def parameter_errors(exc: ValidationError) -> list[str]:
+    """Every problem of a parameter set, one plain line each (for one 400 that lists them all)."""
+    return [_describe_error(error) for error in exc.errors(include_url=False)]
 
 
 class Adapter(ABC):
@@ -68,12 +63,16 @@ class Adapter(ABC):
 
     task: ClassVar[str]
     family: ClassVar[str]
-    #: per-request parameters this family takes, name -> default (the type is the default's)
-    params: ClassVar[dict[str, Any]] = {}
-    #: ranges for numeric parameters, name -> (low, high), both inclusive
-    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {}
-    #: whether load() needs weights
+    #: the per-request parameters this family takes, with types, defaults and ranges; the
+    #: MLflow ParamSchema of every bundle is derived from these (registry/signature.py)
+    Params: ClassVar[type[BaseModel]] = NoParams
+    #: the parameters that change preprocess/forward; None = all of them. Images whose other
+    #: parameters differ share one forward pass in the engine (vision/engine).
+    forward_params: ClassVar[tuple[str, ...] | None] = None
+    #: whether load() needs weights (model-free families run on a small CPU pool in the engine)
     needs_weights: ClassVar[bool] = True
+    #: the engine's batch cap for this family when neither the spec nor IDAAS_MAX_BATCH says
+    default_max_batch: ClassVar[int | None] = None
 
     def __init__(self, spec: ModelSpec, weights: Path | None = None, device: str | None = None):
         if spec.task != self.task:
@@ -113,17 +112,29 @@ class Adapter(ABC):
     def use_half(self) -> bool:
         return self.device.startswith("cuda") and bool(self.spec.options.get("half", True))
 
+    def param_types(self) -> dict[str, type]:
+        """Name -> Python type of every parameter this family declares."""
+        return {name: field.annotation for name, field in self.Params.model_fields.items()}  # type: ignore[misc]
+
     def resolve_params(self, given: dict[str, Any] | None) -> dict[str, Any]:
-        """Keep only the parameters this family declares, typed and range-checked."""
-        defaults = {**self.params, **{k: v for k, v in self.spec.options.get("defaults", {}).items() if k in self.params}}
-        resolved = dict(defaults)
-        for name, value in (given or {}).items():
-            if name in self.params and value is not None:
-                resolved[name] = coerce_param(name, value, self.params[name])
-        for name, (low, high) in self.param_ranges.items():
-            if not low <= resolved[name] <= high:
-                raise BadRequestError(f"parameter {name!r} must be between {low} and {high}, got {resolved[name]!r}")
-        return resolved
+        """Keep only the parameters this family declares, typed and range-checked.
+
+        Defaults come from the Params model, overridden by the spec's ``options.defaults``;
+        every invalid value is reported in one BadRequestError.
+        """
+        fields = self.Params.model_fields
+        defaults = {k: v for k, v in self.spec.options.get("defaults", {}).items() if k in fields}
+        mine = {k: v for k, v in (given or {}).items() if k in fields and v is not None}
+        try:
+            return self.Params.model_validate({**defaults, **mine}).model_dump()
+        except ValidationError as exc:
+            raise BadRequestError("; ".join(parameter_errors(exc))) from None
+
+    def forward_key(self, params: dict[str, Any]) -> tuple:
+        """What must be equal for two images to share a forward pass (see ``forward_params``)."""
+        if self.forward_params is None:
+            return parameters_key(params)
+        return parameters_key({name: params.get(name) for name in self.forward_params})
 
     def _run(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> list[TaskResult]:
         import torch
@@ -154,3 +165,16 @@ class Adapter(ABC):
                         out.append(IdaasError(f"{self.spec.name} could not process this image: {type(exc).__name__}",
                                               ErrorCode.INFERENCE_FAILED))
         return out
+
+
+def parameters_key(params: dict[str, Any]) -> tuple:
+    """A hashable key of resolved parameters (equal parameters, equal keys)."""
+    return tuple((name, _hashable(params[name])) for name in sorted(params))
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import torch
 
 from vision.adapters.base import Adapter
+from vision.adapters.params import CaptionParams
 from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
 from vision.errors import ModelSpecError
 from vision.image_input import DecodedImage
@@ -18,8 +19,7 @@ from vision.results import CaptionResult
 class HFCaptioner(ProcessorInput, Adapter):
     task = "caption"
     family = "hf-captioner"
-    params = {"max_new_tokens": 30}
-    param_ranges = {"max_new_tokens": (1, 200)}
+    Params = CaptionParams
 
     def load(self, weights: Path | None) -> None:
         import transformers

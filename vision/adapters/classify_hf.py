@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import torch
 
 from vision.adapters.base import Adapter
+from vision.adapters.params import ClassifyParams
 from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
 from vision.errors import ModelSpecError
 from vision.image_input import DecodedImage
@@ -26,8 +27,8 @@ def ranked_labels(probs: torch.Tensor, labels: Sequence[str], top_k: int, min_sc
 class HFClassifier(ProcessorInput, Adapter):
     task = "classify"
     family = "hf-classifier"
-    params = {"top_k": 5, "min_score": 0.0}
-    param_ranges = {"top_k": (1, 1000), "min_score": (0.0, 1.0)}
+    Params = ClassifyParams
+    forward_params = ()  # top_k and min_score only choose among the same scores
 
     def load(self, weights: Path | None) -> None:
         from transformers import AutoImageProcessor, AutoModelForImageClassification

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import torch
 
 from vision.adapters.base import Adapter
+from vision.adapters.params import ClassifyParams
 from vision.adapters.torchvision_nets import ImagenetInput, build_net, imagenet_categories
 from vision.image_input import DecodedImage
 from vision.results import ClassifyResult, Label
@@ -16,8 +17,8 @@ from vision.results import ClassifyResult, Label
 class TorchvisionClassifier(ImagenetInput, Adapter):
     task = "classify"
     family = "torchvision"
-    params = {"top_k": 5, "min_score": 0.0}
-    param_ranges = {"top_k": (1, 1000), "min_score": (0.0, 1.0)}
+    Params = ClassifyParams
+    forward_params = ()  # top_k and min_score only choose among the same scores
 
     def load(self, weights: Path | None) -> None:
         arch = self.spec.options.get("arch", "mobilenet_v2")

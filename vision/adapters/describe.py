@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from vision.adapters.base import Adapter
+from vision.adapters.params import DescribeParams
 from vision.adapters.properties import ImageProperties
 from vision.image_input import DecodedImage
 from vision.results import (CaptionResult, ClassifyResult, DescribeResult, DetectResult, FacesResult, OcrResult,
@@ -115,8 +116,7 @@ class Describer(Adapter):
     task = "describe"
     family = "describe"
     needs_weights = False
-    params = {"min_score": 0.5}
-    param_ranges = {"min_score": (0.0, 1.0)}
+    Params = DescribeParams
 
     def load(self, weights: Path | None) -> None:
         self._properties = ImageProperties(self.spec.model_copy(update={"task": "properties", "family": "properties"}))

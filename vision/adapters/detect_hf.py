@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import torch
 
 from vision.adapters.base import Adapter
+from vision.adapters.params import DetectParams
 from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
 from vision.image_input import DecodedImage
 from vision.results import DetectedObject, DetectResult
@@ -43,8 +44,7 @@ def legacy_timm_config(folder: Path) -> Any:
 class HFDetector(ProcessorInput, Adapter):
     task = "detect"
     family = "hf-detector"
-    params = {"min_score": 0.25, "max_detections": 100}
-    param_ranges = {"min_score": (0.0, 1.0), "max_detections": (1, 1000)}
+    Params = DetectParams
 
     def load(self, weights: Path | None) -> None:
         from transformers import AutoImageProcessor, AutoModelForObjectDetection

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vision.adapters.base import Adapter
+from vision.adapters.params import DetectParams
 from vision.errors import ModelSpecError, WeightsUnavailableError
 from vision.image_input import DecodedImage
 from vision.results import DetectedObject, DetectResult
@@ -30,8 +31,7 @@ def checkpoint_file(weights: Path | None) -> Path:
 class YoloDetector(Adapter):
     task = "detect"
     family = "yolo"
-    params = {"min_score": 0.25, "max_detections": 100}
-    param_ranges = {"min_score": (0.0, 1.0), "max_detections": (1, 1000)}
+    Params = DetectParams  # both go into Ultralytics' NMS, so they are forward parameters
 
     def load(self, weights: Path | None) -> None:
         quiet_ultralytics()

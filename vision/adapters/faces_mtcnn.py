@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from vision.adapters.base import Adapter
+from vision.adapters.params import FacesParams
 from vision.image_input import DecodedImage
 from vision.results import Face, FacesResult
 from vision.spec import ModelSpec
@@ -59,8 +60,8 @@ def eye_darkness(image: np.ndarray, points: np.ndarray) -> float:
 class MtcnnFaces(Adapter):
     task = "faces"
     family = "mtcnn"
-    params = {"min_score": 0.9, "max_faces": 100}
-    param_ranges = {"min_score": (0.0, 1.0), "max_faces": (1, 1000)}
+    Params = FacesParams
+    forward_params = ()  # MTCNN's own thresholds are fixed; these filter its faces afterwards
 
     def load(self, weights: Path | None) -> None:
         from facenet_pytorch import MTCNN

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vision.adapters.base import Adapter
+from vision.adapters.params import OcrParams
 from vision.errors import WeightsUnavailableError
 from vision.image_input import DecodedImage
 from vision.results import OcrLine, OcrResult
@@ -18,8 +19,7 @@ _ROLES = {"Det": "*det*.onnx", "Cls": "*cls*.onnx", "Rec": "*rec*.onnx"}
 class RapidOcr(Adapter):
     task = "ocr"
     family = "rapidocr"
-    params = {"min_score": 0.5}
-    param_ranges = {"min_score": (0.0, 1.0)}
+    Params = OcrParams
 
     def load(self, weights: Path | None) -> None:
         from rapidocr import RapidOCR

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from vision.adapters.base import Adapter
+from vision.adapters.params import PropertiesParams
 from vision.image_input import DecodedImage
 from vision.results import DominantColor, PropertiesResult
 
@@ -50,8 +51,7 @@ class ImageProperties(Adapter):
     task = "properties"
     family = "properties"
     needs_weights = False
-    params = {"colors": 5}
-    param_ranges = {"colors": (1, 16)}
+    Params = PropertiesParams
 
     def load(self, weights: Path | None) -> None:
         pass

@@ -14,13 +14,14 @@ from typing import Any, Sequence
 import torch
 
 from vision.adapters.base import Adapter
+from vision.adapters.params import MAX_ZEROSHOT_LABELS, ZeroShotParams
 from vision.adapters.classify_hf import ranked_labels
 from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
 from vision.errors import BadRequestError, ModelSpecError
 from vision.image_input import DecodedImage
 from vision.results import ZeroShotResult
 
-MAX_LABELS = 256
+MAX_LABELS = MAX_ZEROSHOT_LABELS
 TEXT_CACHE_SIZE = 64  # label sets whose text embeddings are kept
 
 
@@ -42,8 +43,7 @@ def features(output: Any) -> torch.Tensor:
 class ClipZeroShot(ProcessorInput, Adapter):
     task = "zeroshot"
     family = "clip"
-    params = {"labels": "", "top_k": 5}
-    param_ranges = {"top_k": (1, MAX_LABELS)}
+    Params = ZeroShotParams
 
     def load(self, weights: Path | None) -> None:
         from transformers import CLIPModel, CLIPProcessor
@@ -61,9 +61,6 @@ class ClipZeroShot(ProcessorInput, Adapter):
 
 
     def resolve_params(self, given: dict[str, Any] | None) -> dict[str, Any]:
-        given = dict(given or {})
-        if isinstance(given.get("labels"), (list, tuple)):  # keep commas inside listed labels
-            given["labels"] = "|".join(str(v) for v in given["labels"])
         resolved = super().resolve_params(given)
         labels = parse_labels(resolved["labels"]) or list(self.spec.labels or [])
         if not labels:

@@ -1,0 +1,112 @@
+"""The workers of one pipeline, and the request side's view of them: submit images per task,
+wait for the answers until a deadline, drop what a departed caller left queued."""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Mapping, Protocol, Sequence
+
+from vision.adapters.base import Adapter
+from vision.engine.worker import ModelWorker
+from vision.errors import IdaasError, RequestTimeoutError
+from vision.image_input import DecodedImage
+from vision.results import TaskResult
+from vision.settings import Settings
+
+# Every live engine of this process, for queue-depth metrics.
+_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+# Tasks composed from the other answers in the request thread: no model, nothing to queue.
+INLINE_TASKS = ("describe",)
+
+
+class LoadedModel(Protocol):
+    adapter: Adapter
+    ref: str
+
+
+def queue_depths() -> dict[str, int]:
+    """Model ref -> images waiting in its queue, over every engine of this process."""
+    depths: dict[str, int] = {}
+    for engine in list(_engines):
+        for worker in engine.workers.values():
+            depths[worker.ref] = depths.get(worker.ref, 0) + worker.queue_depth
+    return depths
+
+
+class Engine:
+    """One ModelWorker per model of a pipeline (model-free CPU tasks get a small pool)."""
+
+    def __init__(self, models: Mapping[str, LoadedModel], settings: Settings):
+        self.settings = settings
+        self.workers: dict[str, ModelWorker] = {}
+        for task, loaded in models.items():
+            if task in INLINE_TASKS:
+                continue
+            adapter = loaded.adapter
+            options = adapter.spec.options
+            self.workers[task] = ModelWorker(
+                adapter, loaded.ref,
+                max_batch=int(options.get("max_batch", adapter.default_max_batch or settings.max_batch)),
+                max_wait_ms=float(options.get("max_wait_ms", settings.max_wait_ms)),
+                capacity=settings.queue_size,
+                threads=1 if adapter.needs_weights else settings.model_free_threads)
+        _engines.add(self)
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.close()
+
+    def run(self, jobs: Mapping[str, Sequence[DecodedImage]], params: Mapping[str, Any], *,
+            deadline: float | None = None, block: bool = False) -> dict[str, list[TaskResult | IdaasError]]:
+        """Answer every task's images; each list in the order given.
+
+        ``deadline`` (time.monotonic()) bounds the wait: past it, this request's images still
+        queued are dropped and RequestTimeoutError is raised. Any other way out (an
+        overloaded queue, an interrupt) drops them too.
+        """
+        submitted: dict[str, list[Future]] = {}
+        try:
+            for task, images in jobs.items():
+                submitted[task] = self.workers[task].submit(images, dict(params), block=block)
+            answers: dict[str, list[TaskResult | IdaasError]] = {}
+            for task, futures in submitted.items():
+                answers[task] = [future.result(timeout=_left(deadline)) for future in futures]
+            return answers
+        except FutureTimeout:
+            raise RequestTimeoutError("the answers were not ready before the request's deadline; "
+                                      "its queued images were dropped") from None
+        finally:
+            for task, futures in submitted.items():
+                pending = [f for f in futures if not f.done()]
+                if pending:
+                    self.workers[task].cancel(pending)
+
+
+def _left(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None
+    return max(0.0, deadline - time.monotonic())
+
+
+class LazyEngine:
+    """Starts a pipeline's workers on first use, once, whichever thread asks first (a
+    pipeline built only to derive a signature never starts threads)."""
+
+    def __init__(self) -> None:
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def get(self, models: Mapping[str, LoadedModel], settings: Settings) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = Engine(models, settings)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
