@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 * 1024 * 1024
     max_request_pixels: int = Field(200_000_000, description="decoded pixels one request may hold (32 large "
                                                              "photos must not exhaust memory)")
+    # The HTTP front (serving/front) checks these before MLflow parses a body.
+    max_json_depth: int = Field(32, ge=4, description="nesting levels a JSON body may have")
+    max_metadata_bytes: int = Field(256 * 1024, description="bytes of a request besides its images (ids, tasks, "
+                                                            "parameters, JSON syntax)")
+    request_log_file: bool = Field(False, description="also write the JSON request log to rotating files "
+                                                      "under <home>/logs/requests/ (it always goes to stderr)")
 
     @property
     def cache_dir(self) -> Path:
@@ -99,9 +105,17 @@ def apply_offline_env(settings: Settings | None = None) -> Settings:
         "TORCH_HOME": str(s.cache_dir / "torch"),
         "YOLO_CONFIG_DIR": str(yolo_dir),
         "MPLCONFIGDIR": str(s.cache_dir / "matplotlib"),
+        # Telemetry and update checks off for every library, online or not: nothing leaves
+        # the machine. onnxruntime (OCR) otherwise queues events with the OS and the venv
+        # path in ~/.cache/Microsoft/DeveloperTools; DVC checks for updates and sends
+        # analytics; Hugging Face and pip report usage or look for new versions.
+        "ORT_DISABLE_TELEMETRY": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
     if s.offline:
-        env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+        env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1"}
     for key, value in env.items():
         os.environ.setdefault(key, value)
     _install_ultralytics_font(Path(os.environ["YOLO_CONFIG_DIR"]))
