@@ -34,6 +34,9 @@ def _register_commands() -> None:
     from idaas import serving_cmd
 
     serving_cmd.register(app)
+    from idaas import audit_cmd
+
+    audit_cmd.register(app)
 
 
 def main() -> None:
@@ -41,10 +44,12 @@ def main() -> None:
     _register_commands()
     from vision.errors import IdaasError
 
+    from registry.store import redact  # every error line passes through it: no credentials printed
+
     try:
         app()  # click's standalone mode prints usage errors itself and exits 2
     except IdaasError as exc:
-        typer.echo(f"error [{exc.code.value}]: {exc.message}", err=True)
+        typer.echo(redact(f"error [{exc.code.value}]: {exc.message}"), err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("aborted", err=True)
@@ -53,9 +58,9 @@ def main() -> None:
         from mlflow.exceptions import MlflowException
 
         if isinstance(exc, MlflowException):
-            typer.echo(f"error [mlflow]: {exc.message}", err=True)
+            typer.echo(redact(f"error [mlflow]: {exc.message}"), err=True)
         else:
-            typer.echo(f"error [{type(exc).__name__}]: {exc}", err=True)
+            typer.echo(redact(f"error [{type(exc).__name__}]: {exc}"), err=True)
         if os.environ.get("IDAAS_DEBUG"):
             raise
         sys.exit(1)

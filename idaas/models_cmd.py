@@ -136,17 +136,31 @@ def register(app: typer.Typer) -> None:
         stage: Optional[str] = typer.Option(None, help="only this stage"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Every stage move of a model: when, which stage, from which version to which, who, why."""
-        from registry.history import moves
+        """Every stage move of a model: when, which stage, from which version to which, who, why.
 
-        records = moves(name, stage)
+        Records that were edited, deleted or reordered are shown as BROKEN, and aliases that no
+        recorded move put where they are as UNRECORDED."""
+        from registry import records
+        from registry.history import moves_of
+        from registry.lookup import aliases, get_model
+        from registry.overview import alias_warnings
+        from registry.store import client
+
+        chain = records.verify(name, stored=True)
+        found = moves_of(chain, stage)
+        warnings = alias_warnings(chain, aliases(get_model(client(), name)))
         if as_json:
-            _echo_json([m.model_dump(mode="json", exclude={"key"}) for m in records])
+            _echo_json([m.model_dump(mode="json", exclude={"key"}) for m in found])
             return
-        if not records:
+        if not found:
             typer.echo(f"{name} has no recorded moves")
-        for move in records:
+        for move in found:
             typer.echo(move.line())
+        for problem in chain.problems:
+            typer.echo(f"BROKEN  {problem.message}")
+        for alias, why in warnings.items():
+            if stage is None or alias == stage:
+                typer.echo(f"@{alias}: {why}")
 
     @models.command("list")
     def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
@@ -163,7 +177,10 @@ def register(app: typer.Typer) -> None:
         table = []
         for row in rows:
             stages = ", ".join(f"{stage}={version}" + (f" ({row['decisions'][stage]})" if row["decisions"].get(stage) else "")
+                               + (" UNRECORDED" if stage in row["warnings"] else "")
                                for stage, version in row["aliases"].items())
+            if row["broken_records"]:
+                stages += f"  [{row['broken_records']} broken record(s): idaas audit]"
             table.append([row["name"], row["task"], str(row["versions"]), stages or "-"])
         for line in _table(table, ["NAME", "TASK", "VERSIONS", "STAGES (review decision)"]):
             typer.echo(line)
@@ -191,6 +208,10 @@ def register(app: typer.Typer) -> None:
                      _mb(v["size_bytes"]), v["registered_by"] or ""] for v in data["versions"]]
             for line in _table(rows, ["VERSION", "CREATED", "STAGES", "REVIEW", "SIZE", "BY"]):
                 typer.echo("  " + line)
+            for alias, why in data["warnings"].items():
+                typer.echo(f"  @{alias}: {why}")
+            for problem in data["problems"]:
+                typer.echo(f"  BROKEN  {problem}")
             return
         data = show_version(name, version)
         if as_json:
@@ -208,6 +229,8 @@ def register(app: typer.Typer) -> None:
                        + (", ".join(f"{k}={v:g}" for k, v in r["metrics"].items()) or "none"))
         else:
             typer.echo("  review: none")
+        for why in data["review_broken"]:
+            typer.echo(f"  review BROKEN: {why}")
         for comp in data["comparisons"]:
             agreement = ", ".join(f"{t['task']} {t['agreement']:.0%}" for t in comp["tasks"])
             typer.echo(f"  compared with v{comp['champion']} on {comp['n_images']} images: {agreement}; "

@@ -15,11 +15,14 @@ router_app = typer.Typer(help="The combined router: one registered model answeri
 @router_app.command("build")
 def build(alias: str = typer.Option("production", help="which alias of each catalog model to bundle"),
           force_new: bool = typer.Option(False, "--new", help="register a new version even if one carries "
-                                                               "exactly these sub-model versions")) -> None:
+                                                               "exactly these sub-model versions"),
+          allow_unreviewed: bool = typer.Option(False, "--allow-unreviewed",
+                                                help="build even if a member lacks an approved review (marked; "
+                                                     "it can never reach production)")) -> None:
     """Register a router version from the current @production version of each catalog model."""
     from serving.router import ROUTER_NAME, build_router
 
-    version, plan, reused = build_router(alias=alias, reuse=not force_new)
+    version, plan, reused = build_router(alias=alias, reuse=not force_new, allow_unreviewed=allow_unreviewed)
     for task, (name, v) in plan.members.items():
         typer.echo(f"{task:<10} {name}/{v}")
     for name, why in plan.skipped.items():
@@ -46,10 +49,25 @@ def register(app: typer.Typer) -> None:
               host: str = typer.Option("127.0.0.1", help="0.0.0.0 to accept connections from other hosts"),
               port: int = typer.Option(5000),
               workers: int = typer.Option(1, help="uvicorn worker processes (each loads every model)"),
-              timeout: int = typer.Option(60, help="seconds before a request gets a 504")) -> None:
+              timeout: int = typer.Option(60, help="seconds before a request gets a 504"),
+              allow_unreviewed: bool = typer.Option(False, "--allow-unreviewed",
+                                                    help="serve even what the review gate refuses (local "
+                                                         "experiments only; every answer is marked)")) -> None:
         """Serve a model (by default the production router) with `mlflow models serve`."""
+        from registry.servable import check_servable
         from serving.server import serve_command, serve_env
 
+        # The gate where models are used: refused unless every model served passes it; the
+        # server gets the version that was checked, not an alias that could move meanwhile.
+        model_uri, problems = check_servable(model_uri, allow_unreviewed=allow_unreviewed)
+        if allow_unreviewed:
+            os.environ["IDAAS_ALLOW_UNREVIEWED"] = "1"  # the server stamps every answer's models
+            banner = "!" * 78
+            typer.echo(f"{banner}\nSERVING WITHOUT THE REVIEW GATE (--allow-unreviewed): for local experiments only.",
+                       err=True)
+            for problem in problems:
+                typer.echo(f"  - {problem}", err=True)
+            typer.echo(f"Every answer's models are marked [UNREVIEWED].\n{banner}", err=True)
         command = serve_command(model_uri, host=host, port=port, workers=workers, timeout=timeout)
         shown = "127.0.0.1" if host == "0.0.0.0" else host
         typer.echo(f"serving {model_uri} on http://{host}:{port}  (Ctrl-C stops it)")

@@ -24,8 +24,16 @@ class CatalogEntry(ModelSpec):
         return ModelSpec.model_validate(self.model_dump(exclude={"thresholds"}))
 
 
+class GateSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    require_distinct_promoter: bool = Field(
+        False, description="the user promoting to production must not be the review's only author")
+
+
 class Catalog(BaseModel):
     models: list[CatalogEntry]
+    gate: GateSettings = Field(default_factory=GateSettings)
 
     def get(self, name: str) -> CatalogEntry:
         for entry in self.models:

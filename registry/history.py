@@ -1,19 +1,18 @@
-"""The history of a model's stages: every alias move, who made it, when, from which version, why.
+"""The history of a model's stages: every alias move, who made it, when, from which version, why,
+and what the gate relied on (the digest of the review it passed on, the thresholds it applied).
 
-Each move is its own registered-model tag with a unique, time-ordered key
-(``idaas.move.<ns since epoch>.<random>``), so two people promoting at once each add a record
-and neither overwrites the other. The alias then follows the records: after writing its
-record, a process sets the alias to the version of the latest record for that stage and
+Each move is an append-only record (registry/records.py): two people promoting at once each
+add one and neither overwrites the other. The alias then follows the records: after writing
+its record, a process sets the alias to the version of the latest record for that stage and
 re-reads until alias and latest record agree. Whatever the interleaving, the last process to
 touch the alias does so after seeing every record written before it, so the final alias
-holder is the latest recorded move.
+holder is the latest recorded move. Only intact records count; a move whose alias could not
+follow is withdrawn by a retract record, never deleted.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -21,13 +20,13 @@ from pydantic import BaseModel, ValidationError
 
 from vision.errors import IdaasError
 
-from registry import store
-from registry.lookup import aliases, get_model, refused_for_permissions
+from registry import records, store
+from registry.lookup import aliases, get_model
 
 log = logging.getLogger(__name__)
 
 STAGES = ("candidate", "staging", "production")
-MOVE_PREFIX = "idaas.move."
+MOVE_PREFIX = records.MOVE_PREFIX
 _SETTLE_ROUNDS = 50
 
 
@@ -41,7 +40,10 @@ class Move(BaseModel):
     kind: Literal["register", "promote", "rollback"] = "promote"
     forced: bool = False
     overrode: list[str] = []  # what the gate said was missing, when forced
+    review: str | None = None  # digest of the review record the gate passed on
+    thresholds: dict[str, float] = {}  # what the gate required
     key: str = ""  # the tag that holds this record (filled in when read)
+    digest: str = ""
 
     def line(self) -> str:
         arrow = f"{self.previous or '-'} -> {self.version}"
@@ -50,20 +52,35 @@ class Move(BaseModel):
         return f"{self.when}  {self.stage:<10} {arrow:<10} {self.kind:<8} by {self.who}{flags}{why}"
 
 
-def _parse(tags: dict[str, str]) -> list[Move]:
-    moves = []
-    for key in sorted(k for k in tags if k.startswith(MOVE_PREFIX)):
+_STORED = {"key", "digest"}
+
+
+def moves_of(chain: records.Chain, stage: str | None = None) -> list[Move]:
+    """The intact, not withdrawn moves of a verified chain, oldest first."""
+    out = []
+    withdrawn = chain.retracted
+    for record in chain.of("move"):
+        if record.digest in withdrawn:
+            continue
         try:
-            moves.append(Move.model_validate_json(tags[key]).model_copy(update={"key": key}))
+            move = Move.model_validate({**record.body, "key": record.key, "digest": record.digest})
         except ValidationError:
-            log.warning("ignoring unreadable history record %s", key)
-    return moves
+            log.warning("ignoring unreadable history record %s", record.key)
+            continue
+        if stage is None or move.stage == stage:
+            out.append(move)
+    return out
 
 
 def moves(name: str, stage: str | None = None) -> list[Move]:
-    """Every recorded move of a model, oldest first (optionally of one stage)."""
-    found = _parse(get_model(store.client(), name).tags)
-    return [m for m in found if stage is None or m.stage == stage]
+    """Every intact recorded move of a model, oldest first (optionally of one stage)."""
+    return moves_of(records.verify(name), stage)
+
+
+def recorded_holder(name: str, stage: str, chain: records.Chain | None = None) -> str | None:
+    """The version the latest intact recorded move gave ``stage`` (what the alias should say)."""
+    found = moves_of(chain or records.verify(name), stage)
+    return found[-1].version if found else None
 
 
 def alias_holder(name: str, stage: str) -> str | None:
@@ -71,48 +88,41 @@ def alias_holder(name: str, stage: str) -> str | None:
 
 
 def record_move(name: str, stage: str, version: str | int, *, why: str = "", kind: str = "promote",
-                forced: bool = False, overrode: list[str] | None = None, who: str | None = None) -> Move:
+                forced: bool = False, overrode: list[str] | None = None, review: str | None = None,
+                thresholds: dict[str, float] | None = None) -> Move:
     """Record a move and point the alias at the latest recorded move of that stage."""
-    from mlflow.exceptions import MlflowException
-
     if stage not in STAGES:
         raise IdaasError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     client = store.client()
     model = get_model(client, name)
-    move = Move(stage=stage, version=str(version), previous=aliases(model).get(stage), who=who or store.current_user(),
+    move = Move(stage=stage, version=str(version), previous=aliases(model).get(stage), who=store.current_user(),
                 when=datetime.now(timezone.utc).isoformat(timespec="milliseconds"), why=why, kind=kind,
-                forced=forced, overrode=list(overrode or []))
-    key = f"{MOVE_PREFIX}{time.time_ns():020d}.{uuid.uuid4().hex[:8]}"
-    try:
-        client.set_registered_model_tag(name, key, move.model_dump_json(exclude={"key"}))
-    except MlflowException as exc:
-        if refused_for_permissions(exc):
-            raise IdaasError(f"the registry refused {move.who!r} moving {stage} of {name}: permission denied "
-                             "(this needs EDIT permission on the model)") from None
-        raise
+                forced=forced, overrode=list(overrode or []), review=review, thresholds=dict(thresholds or {}))
+    record = records.append(name, "move", move.version, move.model_dump(mode="json", exclude=_STORED),
+                            client=client, actor=move.who)
     try:
         settle(client, name, stage)
     except Exception:
-        # The alias could not follow (permissions, a deleted version): take the record back so
-        # the history never claims a move that did not happen.
+        # The alias could not follow (permissions, a deleted version): withdraw the record so the
+        # history never claims a move that did not happen (appended, nothing deleted).
         try:
-            client.delete_registered_model_tag(name, key)
+            records.append(name, "retract", move.version, {"retracts": record.digest, "why": "the alias could not follow"},
+                           client=client)
             settle(client, name, stage)
-        except (MlflowException, IdaasError):
-            log.warning("%s: could not take back history record %s", name, key)
+        except Exception:  # noqa: BLE001 - report the first failure, not this one
+            log.warning("%s: could not withdraw history record %s", name, record.key)
         raise
-    return move.model_copy(update={"key": key})
+    return move.model_copy(update={"key": record.key, "digest": record.digest})
 
 
 def settle(client, name: str, stage: str) -> str | None:
     """Set the alias to the latest recorded move's version until a fresh read agrees."""
     for _ in range(_SETTLE_ROUNDS):
-        model = client.get_registered_model(name)
-        latest = [m for m in _parse(model.tags) if m.stage == stage]
-        if not latest:
-            return aliases(model).get(stage)
-        wanted = latest[-1].version
-        if aliases(model).get(stage) == wanted:
+        wanted = recorded_holder(name, stage, records.verify(name, client=client))
+        current = aliases(client.get_registered_model(name)).get(stage)
+        if wanted is None:
+            return current
+        if current == wanted:
             return wanted
         client.set_registered_model_alias(name, stage, wanted)
     raise IdaasError(f"{name}: the {stage} alias kept changing under concurrent moves; run the command again")

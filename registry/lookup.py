@@ -57,3 +57,14 @@ def aliases(model) -> dict[str, str]:
 def refused_for_permissions(exc) -> bool:
     """Whether an MlflowException is the tracking server's 403 (basic-auth, no EDIT permission)."""
     return getattr(exc, "error_code", "") == "PERMISSION_DENIED" or "403" in str(getattr(exc, "message", exc))[:200]
+
+
+def all_models(client) -> list[str]:
+    """The names of every registered model."""
+    names, token = [], None
+    while True:
+        page = client.search_registered_models(max_results=200, page_token=token)
+        names.extend(m.name for m in page)
+        token = page.token
+        if not token:
+            return names

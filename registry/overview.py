@@ -7,9 +7,10 @@ from typing import Any
 
 from registry import store
 from registry.compare import COMPARISON_PREFIX, Comparison
-from registry.history import STAGES, moves
+from registry import records
+from registry.history import STAGES, moves_of
 from registry.lookup import aliases, get_model, get_version, versions_of
-from registry.reviews import TAG_DECISION, revisions_from_tags, thresholds_for
+from registry.reviews import review_problems, revisions_of, thresholds_for
 from registry.versions import TAG_CONTENT_HASH, TAG_MODELS, TAG_REGISTERED_BY, TAG_SIZE, TAG_TASKS
 
 
@@ -19,14 +20,35 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
 
 
-def _version_row(mv, holders: dict[str, str]) -> dict[str, Any]:
+def _decision(chain: records.Chain, version: str) -> str | None:
+    """The latest intact review's decision, read from the records (never from the mirror tag);
+    "BROKEN" when a revision of the review was edited, deleted or reordered."""
+    if review_problems(chain, version):
+        return "BROKEN"
+    found = revisions_of(chain, version)
+    return found[-1].review.decision if found else None
+
+
+def alias_warnings(chain: records.Chain, holders: dict[str, str]) -> dict[str, str]:
+    """stage -> what is wrong, for aliases that no intact recorded move put where they are."""
+    out = {}
+    for stage in STAGES:
+        found = moves_of(chain, stage)
+        recorded = found[-1].version if found else None
+        if holders.get(stage) != recorded:
+            out[stage] = (f"UNRECORDED: set outside idaas (recorded: {recorded or 'none'})" if holders.get(stage)
+                          else f"REMOVED outside idaas (recorded: {recorded})")
+    return out
+
+
+def _version_row(mv, holders: dict[str, str], chain: records.Chain) -> dict[str, Any]:
     tags = mv.tags or {}
     size = tags.get(TAG_SIZE)
     return {
         "version": str(mv.version),
         "created": _when(mv.creation_timestamp),
         "aliases": [a for a, v in holders.items() if v == str(mv.version)],
-        "decision": tags.get(TAG_DECISION),
+        "decision": _decision(chain, str(mv.version)),
         "size_bytes": int(size) if size and size.isdigit() else None,
         "registered_by": tags.get(TAG_REGISTERED_BY),
         "content_hash": tags.get(TAG_CONTENT_HASH),
@@ -50,15 +72,16 @@ def list_models() -> list[dict[str, Any]]:
     for model in sorted(models, key=lambda m: m.name):
         holders = aliases(model)
         found = versions_of(client, model.name)
-        by_version = {str(mv.version): mv for mv in found}
+        chain = records.verify(model.name, client=client)
         rows.append({
             "name": model.name,
             "task": (model.tags or {}).get("idaas.task", ""),
             "versions": len(found),
             "latest": str(found[-1].version) if found else None,
             "aliases": {stage: holders.get(stage) for stage in STAGES if stage in holders},
-            "decisions": {stage: (by_version[v].tags or {}).get(TAG_DECISION)
-                          for stage, v in holders.items() if v in by_version},
+            "decisions": {stage: _decision(chain, v) for stage, v in holders.items()},
+            "warnings": alias_warnings(chain, holders),
+            "broken_records": len(chain.problems),
         })
     return rows
 
@@ -67,13 +90,16 @@ def show_model(name: str) -> dict[str, Any]:
     client = store.client()
     model = get_model(client, name)
     holders = aliases(model)
+    chain = records.verify(name, client=client)
     return {
         "name": model.name,
         "description": model.description or "",
         "task": (model.tags or {}).get("idaas.task", ""),
         "thresholds": thresholds_for(name),
         "aliases": holders,
-        "versions": [_version_row(mv, holders) for mv in versions_of(client, name)],
+        "versions": [_version_row(mv, holders, chain) for mv in versions_of(client, name)],
+        "warnings": alias_warnings(chain, holders),
+        "problems": [p.message for p in chain.problems],
     }
 
 
@@ -82,7 +108,8 @@ def show_version(name: str, version: str | int) -> dict[str, Any]:
     mv = get_version(client, name, version)
     holders = aliases(get_model(client, name))
     tags = mv.tags or {}
-    revs = revisions_from_tags(tags)
+    chain = records.verify(name, client=client, stored=[mv.run_id] if mv.run_id else False)
+    revs = revisions_of(chain, str(mv.version))
     comparisons = []
     for key, raw in sorted(tags.items()):
         if key.startswith(COMPARISON_PREFIX):
@@ -90,7 +117,7 @@ def show_version(name: str, version: str | int) -> dict[str, Any]:
                 comparisons.append(Comparison.model_validate_json(raw).model_dump(mode="json"))
             except ValueError:
                 continue
-    row = _version_row(mv, holders)
+    row = _version_row(mv, holders, chain)
     row.update({
         "name": name,
         "tasks": tags.get(TAG_TASKS, ""),
@@ -98,7 +125,9 @@ def show_version(name: str, version: str | int) -> dict[str, Any]:
         "description": mv.description or "",
         "review": revs[-1].model_dump(mode="json", exclude={"key"}) if revs else None,
         "review_revisions": len(revs),
+        "review_broken": review_problems(chain, str(mv.version)),
         "comparisons": comparisons,
-        "moves": [m.model_dump(mode="json", exclude={"key"}) for m in moves(name) if m.version == str(mv.version)],
+        "moves": [m.model_dump(mode="json", exclude={"key"}) for m in moves_of(chain)
+                  if m.version == str(mv.version)],
     })
     return row

@@ -103,6 +103,9 @@ class IdaasModel(mlflow.pyfunc.PythonModel):
         except (BadRequestError, OverloadedError, RequestTimeoutError) as exc:
             raise _refusal(exc) from None
         rows = [answer.to_wire() for answer in answers]
+        if self.settings.allow_unreviewed:  # `idaas serve --allow-unreviewed`: no answer passes as gated
+            for row in rows:
+                row["models"] = {task: f"{ref} [UNREVIEWED]" for task, ref in (row.get("models") or {}).items()}
         if output == "json":
             return pd.DataFrame({"json": [json.dumps(row) for row in rows]})
         return rows

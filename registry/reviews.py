@@ -1,8 +1,9 @@
 """Impact reviews: the record that decides whether the business invests in a model version.
 
 A review is validated against ImpactReview and attached to a model version. Every revision is
-kept, each in its own version tag with a unique, time-ordered key (two reviewers saving at
-once both keep their revision); the latest one is the review. Mirrors of the latest decision
+kept as an append-only, hash-linked record (registry/records.py: two reviewers saving at once
+both keep their revision, and an edited or deleted revision shows); the latest intact one is
+the review. Mirrors of the latest decision
 (a searchable tag) and a markdown rendering (the version description) make it visible in the
 MLflow UI and findable with ``idaas reviews list --decision productionise``.
 """
@@ -10,8 +11,6 @@ MLflow UI and findable with ``idaas reviews list --decision productionise``.
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -21,13 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vision.errors import IdaasError
 
-from registry import store
-from registry.lookup import get_version, quote, refused_for_permissions
+from registry import records, store
+from registry.lookup import get_version
 
 DECISIONS = ("prototype", "invest", "productionise", "reject")
 TEMPLATE = Path(__file__).with_name("review_template.yaml")
 
-REVISION_PREFIX = "idaas.review.rev."
+REVISION_PREFIX = records.REVIEW_PREFIX
 TAG_DECISION = "idaas.review.decision"
 TAG_REVISION = "idaas.review.revision"
 _SETTLE_ROUNDS = 50
@@ -82,6 +81,7 @@ class ReviewRevision(BaseModel):
     recorded_by: str
     recorded_at: str
     key: str = ""
+    digest: str = ""  # the SHA-256 of its record (registry/records.py)
 
 
 def _one_line(errors: list[dict[str, Any]]) -> str:
@@ -125,20 +125,29 @@ def template_text() -> str:
     return TEMPLATE.read_text()
 
 
-def revisions_from_tags(tags: dict[str, str]) -> list[ReviewRevision]:
+def revisions_of(chain: records.Chain, version: str | int) -> list[ReviewRevision]:
+    """The intact revisions of a version's review in a verified chain, oldest first."""
     out = []
-    for n, key in enumerate(sorted(k for k in tags if k.startswith(REVISION_PREFIX)), start=1):
+    for n, record in enumerate(chain.of("review", str(version)), start=1):
         try:
-            rev = ReviewRevision.model_validate_json(tags[key])
+            rev = ReviewRevision.model_validate(record.body)
         except ValidationError:
             continue
-        out.append(rev.model_copy(update={"revision": n, "key": key}))
+        out.append(rev.model_copy(update={"revision": n, "key": record.key, "digest": record.digest}))
     return out
 
 
+def review_problems(chain: records.Chain, version: str | int) -> list[str]:
+    """What makes a version's review untrustworthy: an edited, deleted or reordered revision."""
+    version = str(version)
+    own = {r.key for r in chain.of("review", version)}
+    return [p.message for p in chain.problems if p.version == version or (p.key in own)]
+
+
 def revisions(name: str, version: str | int) -> list[ReviewRevision]:
-    """Every revision of a version's review, oldest first."""
-    return revisions_from_tags(get_version(store.client(), name, version).tags)
+    """Every intact revision of a version's review, oldest first."""
+    mv = get_version(store.client(), name, version)
+    return revisions_of(records.verify(name), mv.version)
 
 
 def current_review(name: str, version: str | int) -> ReviewRevision | None:
@@ -147,33 +156,27 @@ def current_review(name: str, version: str | int) -> ReviewRevision | None:
 
 
 def set_review(name: str, version: str | int, review: ImpactReview | dict | Path) -> ReviewRevision:
-    """Attach a new revision of the review to a version; earlier revisions are kept."""
-    from mlflow.exceptions import MlflowException
-
+    """Append a new revision of the review to a version; earlier revisions are kept."""
     review = load_review_file(review) if isinstance(review, Path) else parse_review(review)
     client = store.client()
     mv = get_version(client, name, version)
     record = ReviewRevision(review=review, recorded_by=store.current_user(),
                             recorded_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
-    key = f"{REVISION_PREFIX}{time.time_ns():020d}.{uuid.uuid4().hex[:8]}"
-    try:
-        client.set_model_version_tag(name, mv.version, key, record.model_dump_json(exclude={"key", "revision"}))
-    except MlflowException as exc:
-        if refused_for_permissions(exc):
-            raise IdaasError(f"the registry refused {record.recorded_by!r} reviewing {name} version {mv.version}: "
-                             "permission denied (this needs EDIT permission on the model)") from None
-        raise
-    return _settle(client, name, mv.version, key)
+    stored = records.append(name, "review", mv.version,
+                            record.model_dump(mode="json", exclude={"key", "revision", "digest"}),
+                            client=client, actor=record.recorded_by)
+    return _settle(client, name, str(mv.version), stored.key)
 
 
 def _settle(client, name: str, version: str, key: str) -> ReviewRevision:
     # Point the mirrors (decision tag, description) at the latest revision, re-reading until
-    # they agree, so concurrent revisions end with the mirrors showing the last one.
+    # they agree, so concurrent revisions end with the mirrors showing the last one. The mirrors
+    # are for the MLflow UI and search only: every decision idaas takes reads the records.
     from registry.versions import TAG_DESCRIPTION
 
     for _ in range(_SETTLE_ROUNDS):
         mv = client.get_model_version(name, version)
-        found = revisions_from_tags(mv.tags)
+        found = revisions_of(records.verify(name, client=client), version)
         latest = found[-1]
         description = render_description(mv.tags.get(TAG_DESCRIPTION, ""), latest, thresholds_for(name))
         if (mv.tags.get(TAG_REVISION) == latest.key and mv.tags.get(TAG_DECISION) == latest.review.decision
@@ -186,27 +189,23 @@ def _settle(client, name: str, version: str, key: str) -> ReviewRevision:
 
 
 def list_reviews(decision: str | None = None, name: str | None = None) -> list[tuple[str, str, ReviewRevision]]:
-    """(model, version, latest revision) for every reviewed version, optionally by decision."""
+    """(model, version, latest intact revision) for every reviewed version, optionally by decision.
+
+    Read from the records, not from the decision tag (a mirror anyone with EDIT can set).
+    """
     if decision is not None and decision not in DECISIONS:
         raise IdaasError(f"unknown decision {decision!r}; decisions are {', '.join(DECISIONS)}")
-    clauses = [f"tags.`{TAG_DECISION}` = '{decision}'" if decision else f"tags.`{TAG_DECISION}` LIKE '%'"]
-    if name:
-        clauses.append(f"name = '{quote(name)}'")
+    from registry.lookup import all_models
+
     client = store.client()
-    found = []
-    token = None
-    while True:
-        page = client.search_model_versions(" and ".join(clauses), max_results=1000, page_token=token)
-        found.extend(page)
-        token = page.token
-        if not token:
-            break
+    names = [name] if name else all_models(client)
     out = []
-    for mv in sorted(found, key=lambda m: (m.name, int(m.version))):
-        revs = revisions_from_tags(mv.tags)
-        # the decision tag is a mirror; the revisions are the record
-        if revs and (decision is None or revs[-1].review.decision == decision):
-            out.append((mv.name, str(mv.version), revs[-1]))
+    for model in sorted(names):
+        chain = records.verify(model, client=client)
+        for version in sorted({r.version for r in chain.of("review")}, key=int):
+            revs = revisions_of(chain, version)
+            if revs and (decision is None or revs[-1].review.decision == decision):
+                out.append((model, version, revs[-1]))
     return out
 
 

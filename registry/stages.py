@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from vision.errors import IdaasError
 
 from registry import store
-from registry.gate import missing_for
-from registry.history import STAGES, Move, moves, record_move
+from registry.gate import evaluate
+from registry.history import STAGES, Move, moves, record_move, recorded_holder
 from registry.lookup import aliases, get_model, get_version
 
 
@@ -37,7 +37,12 @@ class Outcome:
 
 
 def promote(name: str, version: str | int, to: str, *, reason: str = "", force: bool = False) -> Outcome:
-    """Move ``to``'s alias to ``version`` if the gate allows it (or ``force`` with a reason)."""
+    """Move ``to``'s alias to ``version`` if the gate allows it (or ``force`` with a reason).
+
+    The gate runs even when the alias already points at the version: an alias set with plain
+    MLflow is not a promotion. When the gate passes and no intact recorded move gave the version
+    this stage, the move is recorded now; otherwise it is a no-op.
+    """
     if to not in STAGES:
         raise IdaasError(f"unknown stage {to!r}; stages are {', '.join(STAGES)}")
     if force and not reason.strip():
@@ -45,12 +50,18 @@ def promote(name: str, version: str | int, to: str, *, reason: str = "", force: 
     client = store.client()
     mv = get_version(client, name, version)
     version = str(mv.version)
-    if aliases(get_model(client, name)).get(to) == version:
-        return Outcome(move=None, holder=version)
-    missing = missing_for(name, version, to)
+    holder = aliases(get_model(client, name)).get(to)
+    missing, approved = evaluate(name, version, to)
     if missing and not force:
+        if holder == version:
+            missing = [f"{to} points at version {version} but no gate was passed to put it there "
+                       "(the alias was set outside idaas)", *missing]
         raise GateRefused(name, version, to, missing)
-    move = record_move(name, to, version, why=reason, kind="promote", forced=force, overrode=missing if force else [])
+    if holder == version and recorded_holder(name, to) == version:
+        return Outcome(move=None, holder=version)
+    gate = {"review": approved.digest, "thresholds": approved.thresholds} if approved is not None else {}
+    move = record_move(name, to, version, why=reason, kind="promote", forced=force,
+                       overrode=missing if force else [], **gate)
     return Outcome(move=move, holder=aliases(get_model(client, name)).get(to))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import threading
 from urllib.parse import urlparse
 
@@ -123,11 +124,37 @@ def client():
 
 
 def current_user() -> str:
-    """Who is acting, for the history: the registry login when there is one, else the OS user."""
-    for var in ("IDAAS_USER", "MLFLOW_TRACKING_USERNAME"):
-        if os.environ.get(var):
-            return os.environ[var]
+    """Who is acting, for the records.
+
+    On a tracking server it is the user the server authenticates (basic-auth's
+    MLFLOW_TRACKING_USERNAME): a name the caller merely claims cannot be recorded there.
+    On a database URI it is the database login when the URI names one. ``IDAAS_USER``
+    applies only to the embedded SQLite registry, where the OS user is the only identity.
+    """
+    uri = registry_uri()
+    if is_remote(uri):
+        return os.environ.get("MLFLOW_TRACKING_USERNAME") or _os_user()
+    parsed = urlparse(uri)
+    if parsed.scheme.startswith("sqlite") or not parsed.scheme:
+        return os.environ.get("IDAAS_USER") or _os_user()
+    return parsed.username or _os_user()
+
+
+def _os_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers
         return "unknown"
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:]+):([^/@\s]*)@")
+
+
+def redact(text: str) -> str:
+    """``text`` without credentials: passwords in URIs and the tracking password's value."""
+    text = _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", str(text))
+    for var in ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        secret = os.environ.get(var)
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text

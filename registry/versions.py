@@ -7,7 +7,6 @@ at it, with the alias move recorded in the model's history.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from vision.errors import IdaasError, ModelSpecError
+from vision.errors import ModelSpecError
 from vision.spec import ModelSpec
 
 from registry import bundle as bundles
@@ -40,7 +39,6 @@ TAG_THRESHOLDS = "idaas.thresholds"
 
 MODEL_ARTIFACT = "model"
 _SHIPPED_REGISTRY = ("__init__.py", "pyfunc_model.py", "bundle.py")  # what load_context imports
-_REGISTER_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -91,30 +89,6 @@ def _check_bundle(bundle_dir: Path):
         if problems:
             raise ModelSpecError(f"the bundle fails on the example photo ({'; '.join(problems)}); not registered")
     return pipeline
-
-
-def _next_version(client, name: str, floor: int) -> int:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        found = client.search_model_versions(f"name = '{quote(name)}'", max_results=1,
-                                             order_by=["version_number DESC"])
-    except MlflowException:
-        found = []
-    top = int(found[0].version) if found else 0
-    return max(top + 1, floor)
-
-
-def _registration_lock(name: str):
-    # Serialises registrations of one model by processes sharing this data directory (the
-    # embedded registry's users); see _register for what covers everyone else.
-    from filelock import FileLock
-
-    settings = store.apply_offline_env()
-    key = hashlib.sha1(f"{store.registry_uri()}|{name}".encode()).hexdigest()[:16]
-    path = settings.home / "locks" / f"register-{key}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(path), timeout=600)
 
 
 def _ensure_registered_model(client, name: str, description: str, tasks: list[str]) -> None:
@@ -198,29 +172,26 @@ def log_bundle(registered_name: str, bundle_dir: Path, *, description: str = "",
                 else:
                     mlflow.log_artifact(str(local), artifact_path=artifact_path)
 
-            def log_and_register(version: int | None):
-                if version is not None:
-                    for entry in own:
-                        entry.version = str(version)
-                    bundles.write_bundle(staged, entries)
-                carried = ",".join(f"{e.name}/{e.version}" for e in entries)
-                with _quiet_logging():
-                    info = mlflow.pyfunc.log_model(name=MODEL_ARTIFACT, python_model=IdaasModel(),
-                                                   artifacts={"bundle": str(staged)}, code_paths=code_paths,
-                                                   pip_requirements=requirements, signature=signature,
-                                                   input_example=example)
-                mv_tags = {**version_tags, TAG_MODELS: carried}
-                if version is not None:
-                    mv_tags[TAG_BUNDLE_VERSION] = str(version)
-                mv = client.create_model_version(registered_name, source=info.model_uri, run_id=run_id,
-                                                 tags=mv_tags, description=_version_description(description, entries),
-                                                 model_id=info.model_id)
-                return info, mv
-
+            for entry in own:  # stamped below, once the registry has assigned the number
+                entry.version = "0"
+            bundles.write_bundle(staged, entries)
+            carried = ",".join(f"{e.name}/{e.version}" for e in entries)
+            with _quiet_logging():
+                info = mlflow.pyfunc.log_model(name=MODEL_ARTIFACT, python_model=IdaasModel(),
+                                               artifacts={"bundle": str(staged)}, code_paths=code_paths,
+                                               pip_requirements=requirements, signature=signature,
+                                               input_example=example)
+            mv = client.create_model_version(registered_name, source=info.model_uri, run_id=run_id,
+                                             tags={**version_tags, TAG_MODELS: carried},
+                                             description=_version_description(description, entries),
+                                             model_id=info.model_id)
             if own:
-                mv = _register(client, registered_name, log_and_register)
-            else:
-                _, mv = log_and_register(None)
+                _stamp(client, info.model_id, staged, entries, own, str(mv.version))
+                client.set_model_version_tag(registered_name, mv.version, TAG_BUNDLE_VERSION, str(mv.version))
+                client.set_model_version_tag(registered_name, mv.version, TAG_MODELS,
+                                             ",".join(f"{e.name}/{e.version}" for e in entries))
+                client.update_model_version(registered_name, mv.version,
+                                            description=_version_description(description, entries))
     if alias:
         record_move(registered_name, alias, mv.version, why="registered", kind="register")
     return LoggedVersion(name=registered_name, version=str(mv.version), run_id=run_id,
@@ -228,35 +199,19 @@ def log_bundle(registered_name: str, bundle_dir: Path, *, description: str = "",
                          seconds=round(time.perf_counter() - started, 2), bundle_bytes=size)
 
 
-def _register(client, name: str, log_and_register):
-    """Register with the version number predicted and written into the bundle beforehand.
+def _stamp(client, model_id: str, staged: Path, entries, own, version: str) -> None:
+    """Write the number the registry assigned into the logged bundle's index.
 
     The number must be inside the artifacts (answers say "name/3" where no registry can be
-    reached), but MLflow assigns it only when the version is created, after the artifacts are
-    uploaded. So: predict max(version)+1 under a file lock (which makes the prediction exact
-    for every process sharing this data directory, i.e. every user of the embedded registry),
-    log, register, and verify. A registration the lock cannot see (another machine on a team
-    server) shows up as a mismatch: that version is deleted before any alias points at it and
-    the next number is tried. MLflow never reuses a deleted number, hence the floor.
+    reached), but only the registry assigns it, when the version is created, after the
+    artifacts are uploaded. So the bundle is logged with "0", the version created, and its
+    bundle.yaml replaced before any alias points at the version. Numbers are never predicted:
+    concurrent registrations on a team server get the server's distinct, gap-free numbers.
     """
-    from mlflow.exceptions import MlflowException
-
-    floor = 0
-    with _registration_lock(name):
-        for _ in range(_REGISTER_ATTEMPTS):
-            predicted = _next_version(client, name, floor)
-            info, mv = log_and_register(predicted)
-            if int(mv.version) == predicted:
-                return mv
-            log.warning("%s: version %s was taken concurrently (got %s); retrying", name, predicted, mv.version)
-            floor = int(mv.version) + 1
-            try:
-                client.delete_model_version(name, mv.version)
-                client.delete_logged_model(info.model_id)
-            except MlflowException:  # best effort: the version is unaliased and tagged with the wrong number
-                log.warning("%s: could not delete mismatched version %s", name, mv.version)
-    raise IdaasError(f"could not register {name}: {_REGISTER_ATTEMPTS} concurrent registrations took the "
-                     "predicted version numbers; try again")
+    for entry in own:
+        entry.version = version
+    bundles.write_bundle(staged, entries)
+    client.log_model_artifact(model_id, str(staged / bundles.BUNDLE_FILE), "artifacts/bundle")
 
 
 def _version_description(description: str, entries: list[bundles.BundleEntry]) -> str:

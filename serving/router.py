@@ -65,20 +65,76 @@ def find_existing(plan: RouterPlan, name: str = ROUTER_NAME):
         versions = client().search_model_versions(f"name='{name}'")
     except MlflowException:
         return None
+    # The tags only shortlist; what the version's bundle really carries decides, and a router
+    # built before its members were approved (or without the gate record) is never reused.
+    from registry.members import bundle_entries, gate_record
+
     wanted = plan.tag()
+    carried = sorted((task, n, v) for task, (n, v) in plan.members.items())
     for version in sorted(versions, key=lambda v: -int(v.version)):
-        if version.tags.get(MODELS_TAG) == wanted:
+        if version.tags.get(MODELS_TAG) != wanted:
+            continue
+        gate = gate_record(name, version.version)
+        if sorted(bundle_entries(name, version.version)) == carried and gate and not gate.get("unreviewed"):
             return version
     return None
 
 
+class RouterRefused(IdaasError):
+    """A member of the router lacks what production requires; ``missing`` names each piece."""
+
+    def __init__(self, missing: list[str]):
+        self.missing = missing
+        numbered = "; ".join(f"({i}) {m}" for i, m in enumerate(missing, start=1))
+        super().__init__(f"the router cannot be built: {numbered} "
+                         "(--allow-unreviewed builds it anyway for local experiments; it can never reach production)")
+
+
+def member_checks(plan: RouterPlan, alias: str) -> tuple[list[str], dict[str, dict]]:
+    """(what is wrong with the members, the gate record to keep in the bundle).
+
+    Each member needs an intact review that passes the production gate; taken from
+    ``@production``, the alias must also be where the latest recorded move put it (an alias
+    set with plain MLflow passed no gate).
+    """
+    from registry import records
+    from registry.gate import approval
+    from registry.history import recorded_holder
+
+    missing: list[str] = []
+    members: dict[str, dict] = {}
+    for task, (name, version) in plan.members.items():
+        chain = records.verify(name)
+        if alias in ("production", "staging"):
+            recorded = recorded_holder(name, alias, chain)
+            if recorded != version:
+                missing.append(f"{name}: @{alias} points at version {version} but the recorded moves give it to "
+                               f"{'version ' + recorded if recorded else 'no version'} (the alias was set outside idaas)")
+        approved = approval(name, version, chain)
+        missing += [f"{name}/{version}: {why}" for why in approved.missing]
+        members[f"{name}/{version}"] = {"task": task, "review": approved.digest,
+                                        "approved": not approved.missing}
+    return missing, members
+
+
 def build_router(name: str = ROUTER_NAME, *, alias: str = "production", catalog: Catalog | None = None,
-                 reuse: bool = True):
-    """Register a router version from the current ``alias`` holders; returns (version, plan, reused)."""
+                 reuse: bool = True, allow_unreviewed: bool = False):
+    """Register a router version from the current ``alias`` holders; returns (version, plan, reused).
+
+    Refused when a member lacks an approved, intact review meeting its thresholds (each named),
+    unless ``allow_unreviewed``: such a router is marked so, and its promotion to production
+    and `idaas serve` refuse it. The bundle keeps the digest of each member's review record
+    (gate.json), so the server can tell later whether those reviews still verify.
+    """
+    from registry.members import GATE_FILE
+    from registry.store import current_user
     from registry.versions import download_bundle, log_bundle
 
     plan = plan_router(alias, catalog)
-    if reuse:
+    missing, members = member_checks(plan, alias)
+    if missing and not allow_unreviewed:
+        raise RouterRefused(missing)
+    if reuse and not missing:
         existing = find_existing(plan, name)
         if existing is not None:
             return existing, plan, True
@@ -87,8 +143,13 @@ def build_router(name: str = ROUTER_NAME, *, alias: str = "production", catalog:
                    for member, version in plan.members.values()]
         bundle = Path(tmp) / "bundle"
         merge_bundles(bundle, sources)
+        gate = {"members": members, "alias": alias, "built_by": current_user(), "unreviewed": bool(missing),
+                "missing": missing}
+        (bundle / GATE_FILE).write_text(json.dumps(gate, indent=2, sort_keys=True))
         listing = ", ".join(f"{task}={n}/{v}" for task, (n, v) in plan.members.items())
         tags = {MODELS_TAG: plan.tag(), "idaas.kind": "router"}
+        if missing:
+            tags["idaas.router.unreviewed"] = "true"
         tags.update({f"idaas.router.{task}": f"{n}/{v}" for task, (n, v) in plan.members.items()})
         registered = log_bundle(name, bundle, description=f"Router over the @{alias} versions: {listing}.",
                                 tags=tags, run_params={"alias": alias, "members": listing})

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # and the container set IDAAS_ENFORCE_REQUEST_LIMITS=1): a notebook or a Spark task
     # scoring 10,000 rows in one predict call is not a request to refuse.
     enforce_request_limits: bool = False
+    # Set by `idaas serve --allow-unreviewed` for the server it starts: every answer's
+    # "models" then says [UNREVIEWED], so no caller mistakes it for a gated service.
+    allow_unreviewed: bool = False
     max_images_per_request: int = 32
     max_request_bytes: int = 64 * 1024 * 1024
     max_request_pixels: int = Field(200_000_000, description="decoded pixels one request may hold (32 large "
