@@ -52,10 +52,15 @@ def register(app: typer.Typer) -> None:
               timeout: int = typer.Option(60, help="seconds before a request gets a 504"),
               allow_unreviewed: bool = typer.Option(False, "--allow-unreviewed",
                                                     help="serve even what the review gate refuses (local "
-                                                         "experiments only; every answer is marked)")) -> None:
-        """Serve a model (by default the production router) with `mlflow models serve`."""
+                                                         "experiments only; every answer is marked)"),
+              plain_mlflow: bool = typer.Option(False, "--plain-mlflow",
+                                                help="plain `mlflow models serve` without the front (no "
+                                                     "request checks, metrics, request log or /openapi.json)")
+              ) -> None:
+        """Serve a model (by default the production router): MLflow's scoring app behind the idaas
+        front (request checks, /metrics, /health, /ready, request log, /openapi.json, /docs)."""
         from registry.servable import check_servable
-        from serving.server import serve_command, serve_env
+        from serving.server import mlflow_serve_command, serve_command, serve_env
 
         # The gate where models are used: refused unless every model served passes it; the
         # server gets the version that was checked, not an alias that could move meanwhile.
@@ -68,9 +73,12 @@ def register(app: typer.Typer) -> None:
             for problem in problems:
                 typer.echo(f"  - {problem}", err=True)
             typer.echo(f"Every answer's models are marked [UNREVIEWED].\n{banner}", err=True)
-        command = serve_command(model_uri, host=host, port=port, workers=workers, timeout=timeout)
+        command = (mlflow_serve_command if plain_mlflow else serve_command)(model_uri, host=host, port=port,
+                                                                            workers=workers, timeout=timeout)
         shown = "127.0.0.1" if host == "0.0.0.0" else host
         typer.echo(f"serving {model_uri} on http://{host}:{port}  (Ctrl-C stops it)")
+        if not plain_mlflow:
+            typer.echo(f"contract: http://{shown}:{port}/docs   metrics: http://{shown}:{port}/metrics")
         typer.echo("try:\n  curl -s http://%s:%d/invocations -H 'Content-Type: application/json' -d "
                    "\"{\\\"dataframe_records\\\": [{\\\"id\\\": \\\"bus\\\", \\\"image\\\": \\\"$(base64 -w0 photo.jpg)\\\"}], "
                    "\\\"params\\\": {\\\"tasks\\\": \\\"classify,faces\\\"}}\"" % (shown, port))

@@ -1,4 +1,4 @@
-"""Python client for an idaas endpoint (any `mlflow models serve` of an idaas model)."""
+"""Python client for an idaas endpoint (`idaas serve`, or any `mlflow models serve` of an idaas model)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from typing import Any, Sequence
 
 import requests
 
-from vision.errors import BadRequestError, IdaasError
+from vision.errors import BadRequestError, ErrorCode, IdaasError, OverloadedError, RequestTimeoutError
 from vision.results import ImageAnswer
+
+# HTTP status -> the error a caller catches (the front's table is serving/front/errors.py).
+_ERRORS: dict[int, type[IdaasError]] = {400: BadRequestError, 413: BadRequestError, 415: BadRequestError,
+                                        503: OverloadedError, 504: RequestTimeoutError}
 
 
 def _b64(image: bytes | str | Path) -> str:
@@ -28,6 +32,7 @@ class IdaasClient:
         self.session = session or requests.Session()
         if auth:
             self.session.auth = auth
+        self.last_request_id: str | None = None  # the server's id of the last request (X-Request-Id)
 
     def ping(self) -> bool:
         try:
@@ -51,15 +56,22 @@ class IdaasClient:
         """The wire rows, exactly as the server sent them."""
         response = self.session.post(f"{self.url}/invocations", json=self.request_body(images, **kwargs),
                                      timeout=self.timeout)
-        if response.status_code == 400:
-            try:
-                message = response.json().get("message", response.text)
-            except ValueError:
-                message = response.text
-            raise BadRequestError(message)
+        self.last_request_id = response.headers.get("x-request-id")
         if response.status_code != 200:
-            raise IdaasError(f"the server answered HTTP {response.status_code}: {response.text[:300]}")
+            raise _error(response)
         return response.json()["predictions"]
 
     def annotate(self, images: Sequence[bytes | str | Path], **kwargs: Any) -> list[ImageAnswer]:
         return [ImageAnswer.from_wire(row) for row in self.annotate_raw(images, **kwargs)]
+
+
+def _error(response: requests.Response) -> IdaasError:
+    """The server's {"error_code", "message"} as the matching IdaasError."""
+    try:
+        message = str(response.json().get("message") or response.text[:300])
+    except (ValueError, AttributeError):
+        message = response.text[:300]
+    cls = _ERRORS.get(response.status_code)
+    if cls is None:
+        return IdaasError(f"the server answered HTTP {response.status_code}: {message}", ErrorCode.SERVER_UNAVAILABLE)
+    return cls(message)

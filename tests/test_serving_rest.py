@@ -1,4 +1,6 @@
-"""The REST endpoint: a real `mlflow models serve` of the router on 127.0.0.1."""
+"""The REST contract, on both servers of the same router version: `idaas serve` (our front
+around MLflow's scoring app) and plain `mlflow models serve` (what MLflow-speaking platforms
+run). Every answer is validated against the front's /openapi.json."""
 
 from __future__ import annotations
 
@@ -9,11 +11,11 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import requests
 
 from serving.client import IdaasClient
+from tests.contract import Contract
 from vision.errors import BadRequestError
 
 pytestmark = pytest.mark.slow
@@ -26,14 +28,41 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _post(url: str, body) -> requests.Response:
-    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return requests.post(f"{url}/invocations", data=data, headers={"Content-Type": "application/json"}, timeout=120)
+@pytest.fixture(scope="session")
+def contract(router_url) -> Contract:
+    return Contract.fetch(router_url)
+
+
+@pytest.fixture(scope="module", params=["front", "plain-mlflow"])
+def server(request, router_url, router_version):
+    """(kind, base URL): the session's front, or a plain `mlflow models serve` of the same version."""
+    if request.param == "front":
+        yield request.param, router_url
+        return
+    from serving.server import running_server
+
+    with running_server(f"models:/idaas/{router_version}", plain_mlflow=True) as url:
+        yield request.param, url
+
+
+@pytest.fixture()
+def post(server, contract):
+    kind, url = server
+
+    def _post(body, **kwargs) -> requests.Response:
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        response = requests.post(f"{url}/invocations", data=data, headers={"Content-Type": "application/json"},
+                                 timeout=120, **kwargs)
+        # Plain MLflow's errors have its own shape; its 200s must still match the contract.
+        return contract.check_response(response, errors_too=kind == "front")
+
+    return _post
 
 
 @pytest.fixture(scope="module")
-def rest_rows(router_url, photo_bytes) -> dict[str, dict]:
-    rows = IdaasClient(router_url).annotate_raw([photo_bytes[n] for n in PHOTOS], ids=PHOTOS)
+def rest_rows(server, photo_bytes, router_url) -> dict[str, dict]:
+    rows = IdaasClient(server[1]).annotate_raw([photo_bytes[n] for n in PHOTOS], ids=PHOTOS)
+    Contract.fetch(router_url).check("InvocationResponse", {"predictions": rows})
     return {row["id"]: row for row in rows}
 
 
@@ -55,7 +84,7 @@ def test_faces_on_bus_match_the_known_boxes(rest_rows):
         assert np.abs(np.array(face["box"]) - np.array(expected)).max() <= 10
 
 
-def test_a_corrupt_image_fails_only_its_own_row(router_url, photo_bytes):
+def test_a_corrupt_image_fails_only_its_own_row(post, photo_bytes):
     bus = photo_bytes["bus.jpg"]
     body = {"dataframe_records": [
         {"id": "good", "image": _b64(photo_bytes["coffee.png"])},
@@ -64,7 +93,7 @@ def test_a_corrupt_image_fails_only_its_own_row(router_url, photo_bytes):
         {"id": "html", "image": _b64(b"<html><body>hi</body></html>")},
         {"id": "also-good", "image": _b64(bus)},
     ], "params": {"tasks": "classify,faces"}}
-    response = _post(router_url, body)
+    response = post(body)
     assert response.status_code == 200, response.text
     rows = {r["id"]: r for r in response.json()["predictions"]}
     assert rows["good"]["classify"]["labels"][0]["label"] == "espresso" and rows["good"]["error"] is None
@@ -75,16 +104,23 @@ def test_a_corrupt_image_fails_only_its_own_row(router_url, photo_bytes):
     assert "classify" not in rows["html"]
 
 
-def test_row_tasks_override_and_params_route_to_their_model(router_url, photo_bytes):
+def test_row_tasks_override_and_params_route_to_their_model(post, photo_bytes):
     coffee = _b64(photo_bytes["coffee.png"])
     body = {"dataframe_split": {"columns": ["id", "image", "tasks"],
                                 "data": [["a", coffee, None], ["b", coffee, "properties"]]},
             "params": {"tasks": "classify", "top_k": 2}}
-    response = _post(router_url, body)
+    response = post(body)
     assert response.status_code == 200, response.text
     a, b = response.json()["predictions"]
     assert list(a["models"]) == ["classify"] and len(a["classify"]["labels"]) == 2
     assert list(b["models"]) == ["properties"]
+
+
+def test_output_json_rows_match_the_contract(post, photo_bytes):
+    response = post({"dataframe_records": [{"id": "c", "image": _b64(photo_bytes["coffee.png"])}],
+                     "params": {"tasks": "classify", "output": "json"}})
+    assert response.status_code == 200, response.text
+    assert json.loads(response.json()["predictions"][0]["json"])["id"] == "c"
 
 
 @pytest.mark.parametrize("body, fragment", [
@@ -96,17 +132,17 @@ def test_row_tasks_override_and_params_route_to_their_model(router_url, photo_by
     ({"dataframe_records": [{"id": "a"}]}, "image"),
     ("{not json", "JSON"),
 ])
-def test_bad_requests_get_a_400_without_stack_trace(router_url, body, fragment):
-    response = _post(router_url, body)
+def test_bad_requests_get_a_400_without_stack_trace(post, body, fragment):
+    response = post(body)
     assert response.status_code == 400, response.text
     payload = response.json()
     assert "stack_trace" not in payload and "Traceback" not in response.text
     assert fragment.lower() in payload["message"].lower()
 
 
-def test_python_client_raises_bad_request(router_url, photo_bytes):
+def test_python_client_raises_bad_request(server, photo_bytes):
     with pytest.raises(BadRequestError, match="unknown task"):
-        IdaasClient(router_url).annotate([photo_bytes["coffee.png"]], tasks="teleport")
+        IdaasClient(server[1]).annotate([photo_bytes["coffee.png"]], tasks="teleport")
 
 
 def test_in_process_and_rest_give_identical_answers(router_version, rest_rows, photo_bytes):
@@ -127,33 +163,35 @@ def test_in_process_and_rest_give_identical_answers(router_version, rest_rows, p
     assert in_process == rest_rows
 
 
-def test_curl_example_from_the_readme(router_url, photos, tmp_path):
+def test_curl_example_from_the_readme(server, contract, photos, tmp_path):
     curl = shutil.which("curl")
     if curl is None:
         pytest.skip("curl is not installed")
     body = tmp_path / "body.json"
     body.write_text(json.dumps({"dataframe_records": [{"id": "bus", "image": _b64(photos["bus.jpg"].read_bytes())}],
                                 "params": {"tasks": "faces"}}))
-    done = subprocess.run([curl, "-s", "-X", "POST", f"{router_url}/invocations", "-H",
+    done = subprocess.run([curl, "-s", "-X", "POST", f"{server[1]}/invocations", "-H",
                            "Content-Type: application/json", "--data-binary", f"@{body}"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
-    row = json.loads(done.stdout)["predictions"][0]
+    answer = contract.check("InvocationResponse", json.loads(done.stdout))
+    row = answer["predictions"][0]
     assert len(row["faces"]["faces"]) == 2 and row["models"]["faces"].startswith("faces-mtcnn/")
 
 
-def test_node_fetch_example(router_url, photos):
+def test_node_fetch_example(server, contract, photos):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    done = subprocess.run([node, str(REPO / "serving/examples/annotate.js"), router_url, str(photos["coffee.png"]),
+    done = subprocess.run([node, str(REPO / "serving/examples/annotate.js"), server[1], str(photos["coffee.png"]),
                            "classify"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    row = json.loads(done.stdout)[0]
+    predictions = contract.check("InvocationResponse", {"predictions": json.loads(done.stdout)})["predictions"]
+    row = predictions[0]
     assert row["id"] == "coffee.png" and row["classify"]["labels"][0]["label"] == "espresso"
-    bad = subprocess.run([node, str(REPO / "serving/examples/annotate.js"), router_url, str(photos["coffee.png"]),
+    bad = subprocess.run([node, str(REPO / "serving/examples/annotate.js"), server[1], str(photos["coffee.png"]),
                           "teleport"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and "HTTP 400" in bad.stderr
+    assert bad.returncode == 1 and "HTTP 400" in bad.stderr and "unknown task" in bad.stderr
 
 
 def test_router_tags_list_its_sub_model_versions(router_version):
@@ -176,7 +214,8 @@ def test_dockerfile_serves_an_exported_router_with_the_tested_command():
     cmd = [line for line in lines if line.startswith("CMD ")]
     assert len(cmd) == 1
     expected = serve_command("/opt/idaas/router", host="0.0.0.0", port=8080)
-    expected[0] = "mlflow"
+    expected[0] = "python"
     assert json.loads(cmd[0][4:]) == expected
     assert any(line.startswith("COPY build/router /opt/idaas/router") for line in lines)
     assert any("EXPOSE 8080" == line for line in lines)
+    assert any("/ready" in line for line in lines if line.startswith("HEALTHCHECK"))

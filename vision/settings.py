@@ -68,6 +68,8 @@ class Settings(BaseSettings):
                                                             "parameters, JSON syntax)")
     request_log_file: bool = Field(False, description="also write the JSON request log to rotating files "
                                                       "under <home>/logs/requests/ (it always goes to stderr)")
+    serve_model_uri: str = Field("models:/idaas@production", description="the model each front worker loads "
+                                                                         "(set by `idaas serve -m`)")
 
     @property
     def cache_dir(self) -> Path:

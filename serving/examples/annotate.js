@@ -14,7 +14,8 @@ async function annotate(url, photoPath, tasks) {
     body: JSON.stringify(body),
   });
   const answer = await response.json();
-  if (!response.ok) throw new Error(`HTTP ${response.status}: ${answer.message}`);
+  // Every error is {"error_code": ..., "message": ...} (see /openapi.json).
+  if (!response.ok) throw new Error(`HTTP ${response.status} ${answer.error_code}: ${answer.message}`);
   return answer.predictions;
 }
 
