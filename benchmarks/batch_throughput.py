@@ -78,7 +78,8 @@ def main() -> None:
     def model_on_decoded() -> float:
         start = time.perf_counter()
         for i in range(0, n, args.batch_size):
-            pipeline.annotate_decoded(decoded[i:i + args.batch_size], [[args.task]] * len(decoded[i:i + args.batch_size]))
+            batch = decoded[i:i + args.batch_size]
+            pipeline.annotate_decoded(batch, [[args.task]] * len(batch))
         return time.perf_counter() - start
 
     def scorer(out_dir: Path) -> float:
@@ -99,7 +100,8 @@ def main() -> None:
     median = {k: n / statistics.median(v) for k, v in timings.items()}
     print(f"model: {label} ({type(adapter).__name__}, batch {adapter.batch_size}, device {adapter.device}, "
           f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs)")
-    print(f"images: {n} files in {corpus} (decoded for {args.task} at shorter side >= {pipeline.min_side([args.task])})")
+    print(f"images: {n} files in {corpus} "
+          f"(decoded for {args.task} at shorter side >= {pipeline.min_side([args.task])})")
     print(f"best of {args.repeats} runs (medians in brackets):")
     print(f"idaas score engine  {ips['score']:8.1f} images/s  [{median['score']:.1f}]  read, decode, answer, write")
     print(f"bare model forward  {ips['forward']:8.1f} images/s  [{median['forward']:.1f}]  pre-decoded tensors")

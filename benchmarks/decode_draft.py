@@ -55,8 +55,8 @@ def main() -> None:
             timings[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in timings.items()}
     w, h = Image.open(io.BytesIO(data)).size
-    print(f"input: {w}x{h} JPEG ({w * h / 1e6:.1f} MP, {len(data) / 1e6:.1f} MB), target shorter side {args.min_side}px, "
-          f"{args.repeats} runs each")
+    print(f"input: {w}x{h} JPEG ({w * h / 1e6:.1f} MP, {len(data) / 1e6:.1f} MB), "
+          f"target shorter side {args.min_side}px, {args.repeats} runs each")
     print(f"draft decode        median {med['draft'] * 1000:8.1f} ms  (decoded to {draft().size})")
     print(f"full decode+resize  median {med['full'] * 1000:8.1f} ms")
     print(f"speed-up (full / draft medians): {med['full'] / med['draft']:.1f}x")

@@ -113,3 +113,16 @@ def router_url(router_version):
 
     with running_server(f"models:/idaas/{router_version}") as url:
         yield url
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA: where torch sees none they are skipped, saying so."""
+    needs_gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not needs_gpu:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    for item in needs_gpu:
+        item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; torch.cuda.is_available() is False here"))

@@ -1,8 +1,9 @@
 """The training pipeline end to end: `dvc repro` with tiny settings in a copy of the pipeline
-files (the repository's own dvc.lock stays untouched), registering two candidates into the
-session's registry; then what a user relies on: the runs behind the versions, a no-op second
-repro, the candidates answering a real photo, plain errors for bad parameters, and the same
-stage through `mlflow run`.
+files and the code it runs (the repository's own dvc.lock stays untouched), registering two
+candidates into the session's registry; then what a user relies on: the runs behind the
+versions, a no-op second repro, a second run from scratch giving the same metrics, the
+candidates answering a real photo, plain errors for bad parameters, and the same stage through
+`mlflow run`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -21,14 +23,25 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PIPELINE_FILES = ("dvc.yaml", "params.yaml", "MLproject", "training")
+# dvc.yaml's deps name modules of training/, registry/ and vision/: the copy holds them all.
+PIPELINE_FILES = ("dvc.yaml", "params.yaml", "MLproject", "training", "registry", "vision")
 # Small enough for about two minutes of `dvc repro` on 2 CPU cores.
 TINY = {
-    "data.classify.train_per_class": 20, "data.classify.val_per_class": 5, "data.classify.test_per_class": 20,
-    "data.detect.train_images": 24, "data.detect.val_images": 8, "data.detect.test_images": 8,
-    "data.detect.image_size": 96, "data.detect.object_size": [24, 48],
-    "classifier.epochs": 1, "classifier.image_size": 32, "classifier.batch_size": 32,
-    "detector.epochs": 1, "detector.imgsz": 96, "detector.batch": 8, "detector.workers": 0,
+    "data.classify.train_per_class": 20,
+    "data.classify.val_per_class": 5,
+    "data.classify.test_per_class": 20,
+    "data.detect.train_images": 24,
+    "data.detect.val_images": 8,
+    "data.detect.test_images": 8,
+    "data.detect.image_size": 96,
+    "data.detect.object_size": [24, 48],
+    "classifier.epochs": 1,
+    "classifier.image_size": 32,
+    "classifier.batch_size": 32,
+    "detector.epochs": 1,
+    "detector.imgsz": 96,
+    "detector.batch": 8,
+    "detector.workers": 0,
 }
 MODELS = {"classifier": ("classify", "top1_accuracy"), "detector": ("detect", "map50")}
 
@@ -56,9 +69,9 @@ def _set(tree: dict, dotted: str, value) -> None:
     tree[last] = value
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("pipeline")
+def _fresh_pipeline(root: Path, *targets: str) -> Path:
+    """A new pipeline folder with the tiny parameters, after `dvc repro` of ``targets`` (all by default)."""
+    root.mkdir(parents=True, exist_ok=True)
     for name in PIPELINE_FILES:
         source = REPO / name
         if source.is_dir():
@@ -69,13 +82,21 @@ def pipeline(tmp_path_factory) -> Path:
     for dotted, value in TINY.items():
         _set(params, dotted, value)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for args in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
-                 [str(BIN / "dvc"), "config", "core.analytics", "false"]):
+    for args in (
+        ["git", "init", "-q"],
+        [str(BIN / "dvc"), "init", "-q"],
+        [str(BIN / "dvc"), "config", "core.analytics", "false"],
+    ):
         done = _run(args, root)
         assert done.returncode == 0, _tail(done)
-    done = _run([str(BIN / "dvc"), "repro"], root)
+    done = _run([str(BIN / "dvc"), "repro", *targets], root)
     assert done.returncode == 0, _tail(done)
     return root
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Path:
+    return _fresh_pipeline(tmp_path_factory.mktemp("pipeline"))
 
 
 def _registered(root: Path) -> dict[str, dict]:
@@ -108,8 +129,11 @@ def test_repro_registers_two_candidates_whose_runs_carry_metrics_plots_and_data(
         epoch_metric = "train_loss" if kind == "classifier" else "val_map50"
         assert len(client.get_metric_history(run.info.run_id, epoch_metric)) == 1
         plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "evaluation")}
-        expected = {"classifier_confusion_matrix.png", "classifier_confusion.csv"} if kind == "classifier" \
+        expected = (
+            {"classifier_confusion_matrix.png", "classifier_confusion.csv"}
+            if kind == "classifier"
             else {"detector_pr_curve.csv", "detector_samples.jpg"}
+        )
         assert expected <= plots
         # Its data: every split as a dataset input, digested as prepare wrote it, tagged with DVC's md5.
         inputs = {}
@@ -117,9 +141,11 @@ def test_repro_registers_two_candidates_whose_runs_carry_metrics_plots_and_data(
             tags = {t.key: t.value for t in item.tags}
             inputs[tags["mlflow.data.context"]] = (item.dataset.digest, tags.get("dvc_md5"))
         test_split = dataset.get("eval_split", "test")
-        assert inputs == {"training": (dataset["digests"]["train"], prepared[f"data/{task}"]),
-                          "validation": (dataset["digests"]["val"], prepared[f"data/{task}"]),
-                          "testing": (dataset["digests"][test_split], prepared[f"data/{task}"])}
+        assert inputs == {
+            "training": (dataset["digests"]["train"], prepared[f"data/{task}"]),
+            "validation": (dataset["digests"]["val"], prepared[f"data/{task}"]),
+            "testing": (dataset["digests"][test_split], prepared[f"data/{task}"]),
+        }
         # The draft review: prototype, the measured metrics, the data version and the run.
         review = current_review(entry["name"], entry["version"]).review
         assert review.decision == "prototype"
@@ -145,6 +171,39 @@ def test_second_repro_does_no_work_and_dvc_reads_metrics_and_plots(pipeline):
     assert "classifier_confusion_matrix.png" in page and "detector_samples.jpg" in page
 
 
+def _weights(root: Path, kind: str) -> dict:
+    import torch
+
+    if kind == "classifier":
+        return torch.load(root / "models/classifier/weights.pth")
+    # an Ultralytics checkpoint pickles the model (its EMA while training, the model once stripped)
+    checkpoint = torch.load(root / "models/detector/weights.pt", map_location="cpu", weights_only=False)
+    return (checkpoint.get("ema") or checkpoint["model"]).state_dict()
+
+
+def test_a_second_run_from_scratch_gives_identical_metrics_and_weights(pipeline, tmp_path):
+    import torch
+
+    again = _fresh_pipeline(tmp_path / "again", "evaluate")  # everything but registering the same models twice
+    first, second = (json.loads((root / "reports/metrics.json").read_text()) for root in (pipeline, again))
+    assert first == second
+    history = [json.loads((root / "models/classifier/train.json").read_text())["history"] for root in (pipeline, again)]
+    for a, b in zip(*history):
+        assert {k: v for k, v in a.items() if k != "epoch_seconds"} == {
+            k: v for k, v in b.items() if k != "epoch_seconds"
+        }
+    for kind in ("classifier", "detector"):
+        first_tensors, second_tensors = (_weights(root, kind) for root in (pipeline, again))
+        assert first_tensors.keys() == second_tensors.keys()
+        assert all(torch.equal(first_tensors[k], second_tensors[k]) for k in first_tensors), kind
+    # the run records what its numbers depend on
+    from registry.store import client as registry_client
+
+    run = registry_client().get_run(json.loads((again / "models/classifier/train.json").read_text())["run_id"])
+    assert run.data.tags["idaas.seed"] == "0" and run.data.tags["idaas.deterministic"] == "true"
+    assert run.data.tags["idaas.version.torch"] == metadata.version("torch")
+
+
 def test_candidates_load_with_pyfunc_and_answer_a_real_photo(pipeline, photo_bytes):
     import mlflow
     import pandas as pd
@@ -168,13 +227,16 @@ def test_candidates_load_with_pyfunc_and_answer_a_real_photo(pipeline, photo_byt
             assert all(obj.label in labels and len(obj.box) == 4 for obj in answer.objects)
 
 
-@pytest.mark.parametrize("stage, args, names", [
-    ("prepare", ["--set", "data.classify.source=/no/such/folder"], "/no/such/folder"),
-    ("train_classifier", ["--base-weights", "pack:no-such-pack"], "no-such-pack"),
-    ("train_detector", ["--base-weights", "ultralytics:no-such-yolo.pt"], "no-such-yolo.pt"),
-    ("train_classifier", ["--epochs", "0"], "classifier.epochs"),
-    ("train_detector", ["--set", "detector.epochs=0"], "detector.epochs"),
-])
+@pytest.mark.parametrize(
+    "stage, args, names",
+    [
+        ("prepare", ["--set", "data.classify.source=/no/such/folder"], "/no/such/folder"),
+        ("train_classifier", ["--base-weights", "pack:no-such-pack"], "no-such-pack"),
+        ("train_detector", ["--base-weights", "ultralytics:no-such-yolo.pt"], "no-such-yolo.pt"),
+        ("train_classifier", ["--epochs", "0"], "classifier.epochs"),
+        ("train_detector", ["--set", "detector.epochs=0"], "detector.epochs"),
+    ],
+)
 def test_bad_parameters_stop_the_stage_with_one_plain_line(pipeline, stage, args, names):
     # Each fails before the stage writes anything, so the pipeline copy stays as repro left it.
     done = _run([sys.executable, "-m", f"training.{stage}", *args], pipeline, timeout=120)
@@ -189,9 +251,23 @@ def test_a_stage_runs_as_an_mlflow_project_entry_point(pipeline):
     from registry.store import client as registry_client
     from registry.store import tracking_uri
 
-    done = _run([str(BIN / "mlflow"), "run", ".", "-e", "train_classifier", "-P", "epochs=1",
-                 "--experiment-name", "idaas", "--env-manager", "local"], pipeline,
-                MLFLOW_TRACKING_URI=tracking_uri())
+    done = _run(
+        [
+            str(BIN / "mlflow"),
+            "run",
+            ".",
+            "-e",
+            "train_classifier",
+            "-P",
+            "epochs=1",
+            "--experiment-name",
+            "idaas",
+            "--env-manager",
+            "local",
+        ],
+        pipeline,
+        MLFLOW_TRACKING_URI=tracking_uri(),
+    )
     assert done.returncode == 0, _tail(done)
     client = registry_client()
     trained = json.loads((pipeline / "models/classifier/train.json").read_text())

@@ -43,8 +43,11 @@ class _Section(BaseModel):
 
 
 class ClassifyData(_Section):
-    source: str = Field("auto", description="auto (Fashion-MNIST when installed, else digits), fashion-mnist, "
-                                            "digits, or a folder with one sub-folder of images per class")
+    source: str = Field(
+        "auto",
+        description="auto (Fashion-MNIST when installed, else digits), fashion-mnist, "
+        "digits, or a folder with one sub-folder of images per class",
+    )
     fashion_mnist_dir: Path = FASHION_MNIST_DIR
     train_per_class: int | None = Field(500, ge=1, description="None = every training image")
     val_per_class: int = Field(50, ge=1)
@@ -53,20 +56,26 @@ class ClassifyData(_Section):
     test_fraction: float = Field(0.2, gt=0, lt=0.5, description="for a folder source: share held out for testing")
 
     @model_validator(mode="after")
-    def _source_exists(self) -> "ClassifyData":
+    def _source_exists(self) -> ClassifyData:
         if self.source == "fashion-mnist" and not (self.fashion_mnist_dir / "train-images-idx3-ubyte.gz").exists():
-            raise ValueError(f"source is fashion-mnist but {self.fashion_mnist_dir} has no Fashion-MNIST files "
-                             "(apt-get install dataset-fashion-mnist, or set source: auto)")
+            raise ValueError(
+                f"source is fashion-mnist but {self.fashion_mnist_dir} has no Fashion-MNIST files "
+                "(apt-get install dataset-fashion-mnist, or set source: auto)"
+            )
         if self.source not in CLASSIFY_SOURCES and not Path(self.source).is_dir():
-            raise ValueError(f"source {self.source!r} is neither one of {', '.join(CLASSIFY_SOURCES)} "
-                             "nor an existing folder")
+            raise ValueError(
+                f"source {self.source!r} is neither one of {', '.join(CLASSIFY_SOURCES)} nor an existing folder"
+            )
         return self
 
 
 class DetectData(_Section):
     source: str = Field("synthetic", description="synthetic (items pasted onto photo crops) or a YOLO data.yaml")
-    classes: list[str] | None = Field(None, description="synthetic: which source labels become object classes; "
-                                                        "None = trouser, sneaker, bag (or digits 0, 1, 7)")
+    classes: list[str] | None = Field(
+        None,
+        description="synthetic: which source labels become object classes; "
+        "None = trouser, sneaker, bag (or digits 0, 1, 7)",
+    )
     image_size: int = Field(160, ge=32)
     train_images: int = Field(400, ge=1)
     val_images: int = Field(80, ge=1)
@@ -83,7 +92,7 @@ class DetectData(_Section):
         return value
 
     @model_validator(mode="after")
-    def _source_exists(self) -> "DetectData":
+    def _source_exists(self) -> DetectData:
         if self.source != "synthetic" and not Path(self.source).is_file():
             raise ValueError(f"source {self.source!r} is neither 'synthetic' nor an existing YOLO data.yaml")
         if self.source == "synthetic":
@@ -102,8 +111,9 @@ class Data(_Section):
 class Classifier(_Section):
     name: str = "classify-fashion-mobilenet-v2"
     arch: str = "mobilenet_v2"
-    base_weights: str | None = Field("pack:mobilenet_v2", description="a weight source (vision.weights); "
-                                                                      "None trains from scratch")
+    base_weights: str | None = Field(
+        "pack:mobilenet_v2", description="a weight source (vision.weights); None trains from scratch"
+    )
     image_size: int = Field(64, ge=16, description="square input side; the served model resizes to it")
     epochs: int = Field(2, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -116,8 +126,9 @@ class Classifier(_Section):
 class Detector(_Section):
     name: str = "detect-fashion-yolov8n"
     model: str = Field("yolov8n.yaml", description="an Ultralytics model config (trains from scratch) ...")
-    base_weights: str | None = Field(None, description="... or a weight source for a .pt to fine-tune: a path "
-                                                       "or ultralytics:yolov8n.pt")
+    base_weights: str | None = Field(
+        None, description="... or a weight source for a .pt to fine-tune: a path or ultralytics:yolov8n.pt"
+    )
     imgsz: int = Field(160, ge=32)
     epochs: int = Field(20, ge=1)
     batch: int = Field(16, ge=1)
@@ -141,21 +152,27 @@ class ReviewDraft(_Section):
     business_metric: str = "not chosen yet (the reviewer sets it)"
     expected_impact: ExpectedImpact = ExpectedImpact(low=0, high=0, unit="not estimated yet")
     risks: list[Risk] = Field(default_factory=list)
-    thresholds: dict[str, float] = Field(default_factory=dict,
-                                         description="metric -> minimum the production gate requires")
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="metric -> minimum the production gate requires"
+    )
 
 
 class Registration(_Section):
     alias: str = Field("candidate", min_length=1)
     reviewer: str | None = Field(None, description="None = the user running the pipeline")
-    classifier: ReviewDraft = ReviewDraft(question="Which kind of clothing item does a product photo show?",
-                                          thresholds={"top1_accuracy": 0.8})
-    detector: ReviewDraft = ReviewDraft(question="Where in a photo are the trousers, sneakers and bags?",
-                                        thresholds={"map50": 0.5})
+    classifier: ReviewDraft = ReviewDraft(
+        question="Which kind of clothing item does a product photo show?", thresholds={"top1_accuracy": 0.8}
+    )
+    detector: ReviewDraft = ReviewDraft(
+        question="Where in a photo are the trousers, sneakers and bags?", thresholds={"map50": 0.5}
+    )
 
 
 class Params(_Section):
     seed: int = 0
+    threads: int = Field(
+        2, ge=1, description="torch's CPU threads; a rerun repeats the metrics exactly only with the same count"
+    )
     data: Data = Data()
     classifier: Classifier = Classifier()
     detector: Detector = Detector()

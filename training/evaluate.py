@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from training.config import (CLASSIFIER_DIR, CLASSIFY_DATA, DETECT_DATA, DETECTOR_DIR, METRICS_FILE, PLOTS_DIR,
-                             Params)
+from training.config import CLASSIFIER_DIR, CLASSIFY_DATA, DETECT_DATA, DETECTOR_DIR, METRICS_FILE, PLOTS_DIR, Params
 from training.lineage import log_split
 from training.stage import read_json, stage_main, start_tracking, write_json
 from vision.spec import ModelSpec
@@ -59,8 +58,10 @@ def baselines(labels: list[str], test_y: np.ndarray, test_files: list[Path]) -> 
     linear = LogisticRegression(max_iter=300)
     linear.fit(np.stack([_pixels(p) for p in train_files]), train_y)
     predicted = linear.predict(np.stack([_pixels(p) for p in test_files]))
-    return {"baseline_majority_accuracy": float((test_y == majority).mean()),
-            "baseline_linear_accuracy": float((predicted == test_y).mean())}
+    return {
+        "baseline_majority_accuracy": float((test_y == majority).mean()),
+        "baseline_linear_accuracy": float((predicted == test_y).mean()),
+    }
 
 
 def evaluate_classifier(params: Params) -> tuple[dict[str, float], list[Path]]:
@@ -82,27 +83,37 @@ def evaluate_classifier(params: Params) -> tuple[dict[str, float], list[Path]]:
     answers = adapter.predict([_decode(p) for p in files], {"top_k": 1})
     predicted = np.array([labels.index(a.labels[0].label) for a in answers])
     seconds = time.monotonic() - started
-    metrics = {"top1_accuracy": float((predicted == truth).mean()),
-               "macro_f1": float(f1_score(truth, predicted, average="macro")),
-               "test_images": float(len(files)), "images_per_second": len(files) / max(seconds, 1e-9)}
+    metrics = {
+        "top1_accuracy": float((predicted == truth).mean()),
+        "macro_f1": float(f1_score(truth, predicted, average="macro")),
+        "test_images": float(len(files)),
+        "images_per_second": len(files) / max(seconds, 1e-9),
+    }
     metrics |= baselines(labels, truth, files)
 
     pd.DataFrame({"actual": [labels[i] for i in truth], "predicted": [labels[i] for i in predicted]}).to_csv(
-        PLOTS_DIR / "classifier_confusion.csv", index=False)
+        PLOTS_DIR / "classifier_confusion.csv", index=False
+    )
     history = read_json(CLASSIFIER_DIR / "train.json", "train_classifier")["history"]
     pd.DataFrame(history).to_csv(PLOTS_DIR / "classifier_history.csv", index=False)
-    report = classification_report(truth, predicted, labels=range(len(labels)), target_names=labels,
-                                   output_dict=True, zero_division=0)
+    report = classification_report(
+        truth, predicted, labels=range(len(labels)), target_names=labels, output_dict=True, zero_division=0
+    )
     write_json(PLOTS_DIR / "classifier_report.json", report)
     fig, ax = plt.subplots(figsize=(7, 6))
-    ConfusionMatrixDisplay(confusion_matrix(truth, predicted, labels=range(len(labels))),
-                           display_labels=labels).plot(ax=ax, xticks_rotation=45, colorbar=False)
+    ConfusionMatrixDisplay(confusion_matrix(truth, predicted, labels=range(len(labels))), display_labels=labels).plot(
+        ax=ax, xticks_rotation=45, colorbar=False
+    )
     ax.set_title(f"{spec.name}\ntop-1 accuracy {metrics['top1_accuracy']:.3f} on {len(files)} held-out images")
     fig.tight_layout()
     fig.savefig(IMAGES_DIR / "classifier_confusion_matrix.png", dpi=100)
     plt.close(fig)
-    artifacts = [PLOTS_DIR / "classifier_confusion.csv", PLOTS_DIR / "classifier_history.csv",
-                 PLOTS_DIR / "classifier_report.json", IMAGES_DIR / "classifier_confusion_matrix.png"]
+    artifacts = [
+        PLOTS_DIR / "classifier_confusion.csv",
+        PLOTS_DIR / "classifier_history.csv",
+        PLOTS_DIR / "classifier_report.json",
+        IMAGES_DIR / "classifier_confusion_matrix.png",
+    ]
     return metrics, artifacts
 
 
@@ -143,18 +154,32 @@ def evaluate_detector(params: Params) -> tuple[dict[str, float], list[Path]]:
     with scratch_dir("evaluate-detector-") as tmp:
         work = Path(tmp)
         shutil.copytree(DETECT_DATA, work / "data")  # the validator writes label caches beside the labels
-        result = YOLO(str(weights)).val(data=str(work / "data" / "data.yaml"), split=split,
-                                        imgsz=params.detector.imgsz, batch=params.detector.batch, device=device,
-                                        project=str(work / "runs"), name="val", exist_ok=True, plots=True,
-                                        verbose=False)
+        result = YOLO(str(weights)).val(
+            data=str(work / "data" / "data.yaml"),
+            split=split,
+            imgsz=params.detector.imgsz,
+            batch=params.detector.batch,
+            device=device,
+            project=str(work / "runs"),
+            name="val",
+            exist_ok=True,
+            plots=True,
+            verbose=False,
+        )
         box = result.box
-        metrics = {"map50": float(box.map50), "map50_95": float(box.map), "precision": float(box.mp),
-                   "recall": float(box.mr), "test_images": float(len(list((DETECT_DATA / "images" / split).iterdir())))}
+        metrics = {
+            "map50": float(box.map50),
+            "map50_95": float(box.map),
+            "precision": float(box.mp),
+            "recall": float(box.mr),
+            "test_images": float(len(list((DETECT_DATA / "images" / split).iterdir()))),
+        }
         recall, precision = box.px, np.asarray(box.prec_values)
         mean_precision = precision.mean(axis=0) if precision.size else np.zeros_like(recall)
         # Every 10th of Ultralytics' 1000 recall points is plenty for a curve.
         pd.DataFrame({"recall": np.round(recall[::10], 4), "precision": np.round(mean_precision[::10], 4)}).to_csv(
-            PLOTS_DIR / "detector_pr_curve.csv", index=False)
+            PLOTS_DIR / "detector_pr_curve.csv", index=False
+        )
         pr_png = Path(result.save_dir) / "BoxPR_curve.png"
         if pr_png.exists():
             shutil.copy2(pr_png, IMAGES_DIR / "detector_pr_curve.png")
@@ -166,8 +191,14 @@ def evaluate_detector(params: Params) -> tuple[dict[str, float], list[Path]]:
     return metrics, artifacts
 
 
-def _log(run_id: str, metrics: dict[str, float], artifacts: list[Path], meta: dict[str, Any], data: Path,
-         records: list[dict[str, Any]]) -> None:
+def _log(
+    run_id: str,
+    metrics: dict[str, float],
+    artifacts: list[Path],
+    meta: dict[str, Any],
+    data: Path,
+    records: list[dict[str, Any]],
+) -> None:
     import mlflow
 
     with mlflow.start_run(run_id=run_id):
@@ -198,13 +229,27 @@ def run(params: Params) -> None:
     clf_meta = read_json(CLASSIFY_DATA / "dataset.json", "prepare")
     det_meta = read_json(DETECT_DATA / "dataset.json", "prepare")
     test = ImageFolderSplit(CLASSIFY_DATA / "test", clf_meta["labels"], params.classifier.image_size)
-    _log(read_json(CLASSIFIER_DIR / "train.json", "train_classifier")["run_id"], clf_metrics, clf_artifacts,
-         {**clf_meta, "eval_split": "test"}, CLASSIFY_DATA, test.records(CLASSIFY_DATA))
-    _log(read_json(DETECTOR_DIR / "train.json", "train_detector")["run_id"], det_metrics, det_artifacts,
-         det_meta, DETECT_DATA, split_records(det_meta["eval_split"]))
-    print(f"evaluate: classifier top-1 {clf_metrics['top1_accuracy']:.3f} (majority "
-          f"{clf_metrics['baseline_majority_accuracy']:.3f}, linear {clf_metrics['baseline_linear_accuracy']:.3f}); "
-          f"detector mAP50 {det_metrics['map50']:.3f}, mAP50-95 {det_metrics['map50_95']:.3f} -> {METRICS_FILE}")
+    _log(
+        read_json(CLASSIFIER_DIR / "train.json", "train_classifier")["run_id"],
+        clf_metrics,
+        clf_artifacts,
+        {**clf_meta, "eval_split": "test"},
+        CLASSIFY_DATA,
+        test.records(CLASSIFY_DATA),
+    )
+    _log(
+        read_json(DETECTOR_DIR / "train.json", "train_detector")["run_id"],
+        det_metrics,
+        det_artifacts,
+        det_meta,
+        DETECT_DATA,
+        split_records(det_meta["eval_split"]),
+    )
+    print(
+        f"evaluate: classifier top-1 {clf_metrics['top1_accuracy']:.3f} (majority "
+        f"{clf_metrics['baseline_majority_accuracy']:.3f}, linear {clf_metrics['baseline_linear_accuracy']:.3f}); "
+        f"detector mAP50 {det_metrics['map50']:.3f}, mAP50-95 {det_metrics['map50_95']:.3f} -> {METRICS_FILE}"
+    )
 
 
 main = stage_main("evaluate", run)

@@ -32,8 +32,7 @@ def dvc_md5(out: Path, lock: Path = DVC_LOCK) -> str | None:
 
 def data_version(out: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """How a review names the data: dataset, upstream release, DVC md5 and per-split digests."""
-    version = {"dataset": meta["name"], "release": meta["version"], "path": out.as_posix(),
-               "digests": meta["digests"]}
+    version = {"dataset": meta["name"], "release": meta["version"], "path": out.as_posix(), "digests": meta["digests"]}
     md5 = dvc_md5(out)
     if md5:
         version["dvc_md5"] = md5
@@ -58,6 +57,7 @@ def log_split(meta: dict[str, Any], out: Path, split: str, context: str, records
         # MLflow registers its local-artifact source class twice and warns that a path matches
         # both; its schema inference warns about integer columns, which never miss values here.
         warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(frame, source=str((out / split).resolve()),
-                                          name=f"{meta['name']}-{split}", digest=meta["digests"][split])
+        dataset = mlflow.data.from_pandas(
+            frame, source=str((out / split).resolve()), name=f"{meta['name']}-{split}", digest=meta["digests"][split]
+        )
         mlflow.log_input(dataset, context=context, tags=tags)

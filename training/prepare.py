@@ -61,19 +61,27 @@ def _from_folder(cfg: ClassifyData, out: Path, seed: int) -> dict:
                 files.append(path)
                 ys.append(k)
     if len(labels) < 2 or len(files) < 10 * len(labels):
-        raise ParamsError(f"data.classify.source {root} needs at least 2 class folders with 10 images each "
-                          f"(found {len(labels)} folders, {len(files)} images)")
+        raise ParamsError(
+            f"data.classify.source {root} needs at least 2 class folders with 10 images each "
+            f"(found {len(labels)} folders, {len(files)} images)"
+        )
     idx = np.arange(len(files))
     rest, test = train_test_split(idx, test_size=cfg.test_fraction, stratify=ys, random_state=seed)
-    train, val = train_test_split(rest, test_size=cfg.val_fraction / (1 - cfg.test_fraction),
-                                  stratify=[ys[i] for i in rest], random_state=seed)
+    train, val = train_test_split(
+        rest, test_size=cfg.val_fraction / (1 - cfg.test_fraction), stratify=[ys[i] for i in rest], random_state=seed
+    )
     for split, chosen in (("train", train), ("val", val), ("test", test)):
         for i in chosen:
             target = out / split / labels[ys[i]] / files[i].name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(files[i], target)
-    return {"name": root.name, "version": "folder", "source": str(root.resolve()), "labels": labels,
-            "counts": {"train": len(train), "val": len(val), "test": len(test)}}
+    return {
+        "name": root.name,
+        "version": "folder",
+        "source": str(root.resolve()),
+        "labels": labels,
+        "counts": {"train": len(train), "val": len(val), "test": len(test)},
+    }
 
 
 def _from_labelled(images: LabelledImages, cfg: ClassifyData, out: Path, seed: int) -> dict:
@@ -85,15 +93,23 @@ def _from_labelled(images: LabelledImages, cfg: ClassifyData, out: Path, seed: i
     _write_split(out / "train", images.train_x, images.train_y, train, images.labels)
     _write_split(out / "val", images.train_x, images.train_y, val, images.labels)
     _write_split(out / "test", images.test_x, images.test_y, test, images.labels)
-    return {"name": images.name, "version": images.version, "source": images.name, "labels": images.labels,
-            "counts": {"train": len(train), "val": len(val), "test": len(test)}}
+    return {
+        "name": images.name,
+        "version": images.version,
+        "source": images.name,
+        "labels": images.labels,
+        "counts": {"train": len(train), "val": len(val), "test": len(test)},
+    }
 
 
 def prepare_classify(params: Params, images: LabelledImages | None) -> dict:
     cfg = params.data.classify
     _fresh(CLASSIFY_DATA)
-    meta = _from_labelled(images, cfg, CLASSIFY_DATA, params.seed) if images else _from_folder(cfg, CLASSIFY_DATA,
-                                                                                             params.seed)
+    meta = (
+        _from_labelled(images, cfg, CLASSIFY_DATA, params.seed)
+        if images
+        else _from_folder(cfg, CLASSIFY_DATA, params.seed)
+    )
     meta["digests"] = {split: digest(CLASSIFY_DATA / split) for split in ("train", "val", "test")}
     write_json(CLASSIFY_DATA / "dataset.json", meta)
     return meta
@@ -105,7 +121,7 @@ def _labels_dir(images: Path) -> Path | None:
     if "images" not in parts:
         return None
     i = len(parts) - 1 - parts[::-1].index("images")
-    return Path(*parts[:i], "labels", *parts[i + 1:])
+    return Path(*parts[:i], "labels", *parts[i + 1 :])
 
 
 def _copy_yolo(cfg: DetectData, out: Path) -> dict:
@@ -131,8 +147,13 @@ def _copy_yolo(cfg: DetectData, out: Path) -> dict:
         if labels and labels.is_dir():
             shutil.copytree(labels, out / "labels" / split)
         counts[split] = sum(1 for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    return {"name": data_yaml.parent.name, "version": "yolo-folder", "source": str(data_yaml.resolve()),
-            "classes": names, "counts": counts}
+    return {
+        "name": data_yaml.parent.name,
+        "version": "yolo-folder",
+        "source": str(data_yaml.resolve()),
+        "classes": names,
+        "counts": counts,
+    }
 
 
 def detect_items(params: Params, images: LabelledImages | None) -> tuple[LabelledImages, list[str]] | None:
@@ -144,8 +165,9 @@ def detect_items(params: Params, images: LabelledImages | None) -> tuple[Labelle
     classes = params.data.detect.classes or DEFAULT_DETECT_CLASSES[images.name]
     unknown = [c for c in classes if c not in images.labels]
     if unknown:
-        raise ParamsError(f"data.detect.classes: {', '.join(unknown)} not among the {images.name} labels "
-                          f"({', '.join(images.labels)})")
+        raise ParamsError(
+            f"data.detect.classes: {', '.join(unknown)} not among the {images.name} labels ({', '.join(images.labels)})"
+        )
     return images, classes
 
 
@@ -155,19 +177,26 @@ def prepare_detect(params: Params, items: tuple[LabelledImages, list[str]] | Non
     if items is not None:
         images, classes = items
         counts = synthetic_detection.build(DETECT_DATA, images, classes, cfg, params.seed)
-        meta = {"name": f"{images.name}-on-photos", "version": images.version, "source": "synthetic",
-                "classes": classes, "counts": counts}
+        meta = {
+            "name": f"{images.name}-on-photos",
+            "version": images.version,
+            "source": "synthetic",
+            "classes": classes,
+            "counts": counts,
+        }
     else:
         meta = _copy_yolo(cfg, DETECT_DATA)
     splits = [s for s in ("train", "val", "test") if (DETECT_DATA / "images" / s).is_dir()]
     # No `path:` key: Ultralytics then resolves the folders next to this file, wherever DVC checks it out.
     layout = {split: f"images/{split}" for split in splits}
-    (DETECT_DATA / "data.yaml").write_text(yaml.safe_dump({**layout, "names": dict(enumerate(meta["classes"]))},
-                                                          sort_keys=False))
+    (DETECT_DATA / "data.yaml").write_text(
+        yaml.safe_dump({**layout, "names": dict(enumerate(meta["classes"]))}, sort_keys=False)
+    )
     meta["eval_split"] = "test" if "test" in splits else "val"
     # A split is its images and its boxes: a corrected label file is a new version of the data.
-    meta["digests"] = {split: digest(DETECT_DATA / "images" / split, DETECT_DATA / "labels" / split)
-                       for split in splits}
+    meta["digests"] = {
+        split: digest(DETECT_DATA / "images" / split, DETECT_DATA / "labels" / split) for split in splits
+    }
     write_json(DETECT_DATA / "dataset.json", meta)
     return meta
 
@@ -181,14 +210,22 @@ def run(params: Params) -> None:
     items = detect_items(params, images)  # checked before anything is written
     classify = prepare_classify(params, images)
     detect = prepare_detect(params, items)
-    print(f"prepare: classify {classify['name']} {classify['counts']} -> {CLASSIFY_DATA}; "
-          f"detect {detect['name']} {detect['counts']} -> {DETECT_DATA}")
+    print(
+        f"prepare: classify {classify['name']} {classify['counts']} -> {CLASSIFY_DATA}; "
+        f"detect {detect['name']} {detect['counts']} -> {DETECT_DATA}"
+    )
 
 
-main = stage_main("prepare", run, {"classify-source": "data.classify.source",
-                                   "train-per-class": "data.classify.train_per_class",
-                                   "detect-source": "data.detect.source",
-                                   "detect-train-images": "data.detect.train_images"})
+main = stage_main(
+    "prepare",
+    run,
+    {
+        "classify-source": "data.classify.source",
+        "train-per-class": "data.classify.train_per_class",
+        "detect-source": "data.detect.source",
+        "detect-train-images": "data.detect.train_images",
+    },
+)
 
 if __name__ == "__main__":
     main()

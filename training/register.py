@@ -11,11 +11,18 @@ of the prepared data) and the run id; a person then completes and revises it
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from training.config import (CLASSIFIER_DIR, CLASSIFY_DATA, DETECT_DATA, DETECTOR_DIR, METRICS_FILE,
-                             REGISTERED_FILE, Params, ReviewDraft)
+from training.config import (
+    CLASSIFIER_DIR,
+    CLASSIFY_DATA,
+    DETECT_DATA,
+    DETECTOR_DIR,
+    METRICS_FILE,
+    REGISTERED_FILE,
+    Params,
+    ReviewDraft,
+)
 from training.lineage import data_version
 from training.stage import read_json, stage_main, start_tracking, write_json
 from vision.spec import ModelSpec
@@ -33,8 +40,15 @@ def _version_text(version: dict[str, Any], split: str) -> str:
     return f"{split} split sha256 {version['digests'][split]} ({version['path']}, not yet in dvc.lock)"
 
 
-def draft_review(kind: str, draft: ReviewDraft, metrics: dict[str, float], version: dict[str, Any], split: str,
-                 run_id: str, reviewer: str) -> dict[str, Any]:
+def draft_review(
+    kind: str,
+    draft: ReviewDraft,
+    metrics: dict[str, float],
+    version: dict[str, Any],
+    split: str,
+    run_id: str,
+    reviewer: str,
+) -> dict[str, Any]:
     """The impact review a new candidate starts with; everything measured is filled in."""
     return {
         "question": draft.question,
@@ -45,7 +59,7 @@ def draft_review(kind: str, draft: ReviewDraft, metrics: dict[str, float], versi
             "version": _version_text(version, split),
             "size": int(metrics.get("test_images", 0)),
             "description": f"held-out {split} split made by the prepare stage ({version['release']}); "
-                           f"MLflow run {run_id}",
+            f"MLflow run {run_id}",
         },
         "metrics": {k: round(float(v), 4) for k, v in metrics.items() if k != "test_images"},
         "risks": [risk.model_dump() for risk in draft.risks],
@@ -53,7 +67,7 @@ def draft_review(kind: str, draft: ReviewDraft, metrics: dict[str, float], versi
         "reviewer": reviewer,
         "date": date.today().isoformat(),
         "notes": f"Draft written by the training pipeline for the {kind} trained in MLflow run {run_id}. "
-                 "Business metric, expected impact and risks are still to be completed by the reviewer.",
+        "Business metric, expected impact and risks are still to be completed by the reviewer.",
     }
 
 
@@ -74,19 +88,36 @@ def register_model(kind: str, params: Params, metrics: dict[str, float]) -> dict
     draft: ReviewDraft = getattr(params.registration, kind)
     tags = {"idaas.train_run": run_id, "idaas.data_version": _version_text(version, split)}
     with mlflow.start_run(run_id=run_id):
-        logged = register_spec(spec, folder / weights_file, skip_unchanged=True, tags=tags,
-                               alias=params.registration.alias, thresholds=draft.thresholds or None)
+        logged = register_spec(
+            spec,
+            folder / weights_file,
+            skip_unchanged=True,
+            tags=tags,
+            alias=params.registration.alias,
+            thresholds=draft.thresholds or None,
+        )
     reviewer = params.registration.reviewer or store.current_user()
     review = current_review(logged.name, logged.version)
     if logged.created or review is None:
-        review = set_review(logged.name, logged.version,
-                            draft_review(kind, draft, metrics, version, split, run_id, reviewer))
+        review = set_review(
+            logged.name, logged.version, draft_review(kind, draft, metrics, version, split, run_id, reviewer)
+        )
     state = "registered" if logged.created else "unchanged, already registered as"
-    print(f"register: {kind} {state} {logged.model_uri} (alias {params.registration.alias}, "
-          f"review revision {review.revision}: {review.review.decision})")
-    return {"kind": kind, "name": logged.name, "version": logged.version, "model_uri": logged.model_uri,
-            "run_id": logged.run_id, "alias": params.registration.alias, "created": logged.created,
-            "review_revision": review.revision, "data_version": tags["idaas.data_version"]}
+    print(
+        f"register: {kind} {state} {logged.model_uri} (alias {params.registration.alias}, "
+        f"review revision {review.revision}: {review.review.decision})"
+    )
+    return {
+        "kind": kind,
+        "name": logged.name,
+        "version": logged.version,
+        "model_uri": logged.model_uri,
+        "run_id": logged.run_id,
+        "alias": params.registration.alias,
+        "created": logged.created,
+        "review_revision": review.revision,
+        "data_version": tags["idaas.data_version"],
+    }
 
 
 def run(params: Params) -> None:

@@ -16,8 +16,18 @@ import numpy as np
 from training.config import ParamsError
 
 # Folder-safe names of Fashion-MNIST's classes 0..9 (README of the dataset).
-FASHION_LABELS = ["tshirt_top", "trouser", "pullover", "dress", "coat",
-                  "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
+FASHION_LABELS = [
+    "tshirt_top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle_boot",
+]
 DIGIT_LABELS = [str(d) for d in range(10)]
 
 
@@ -39,17 +49,21 @@ def _idx(path: Path) -> np.ndarray:
     with gzip.open(path, "rb") as f:
         data = f.read()
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def fashion_mnist(folder: Path) -> LabelledImages:
     try:
         return LabelledImages(
-            name="fashion-mnist", version="zalando-fashion-mnist-2017 (debian dataset-fashion-mnist)",
+            name="fashion-mnist",
+            version="zalando-fashion-mnist-2017 (debian dataset-fashion-mnist)",
             labels=FASHION_LABELS,
-            train_x=_idx(folder / "train-images-idx3-ubyte.gz"), train_y=_idx(folder / "train-labels-idx1-ubyte.gz"),
-            test_x=_idx(folder / "t10k-images-idx3-ubyte.gz"), test_y=_idx(folder / "t10k-labels-idx1-ubyte.gz"))
+            train_x=_idx(folder / "train-images-idx3-ubyte.gz"),
+            train_y=_idx(folder / "train-labels-idx1-ubyte.gz"),
+            test_x=_idx(folder / "t10k-images-idx3-ubyte.gz"),
+            test_y=_idx(folder / "t10k-labels-idx1-ubyte.gz"),
+        )
     except FileNotFoundError as exc:
         raise ParamsError(f"Fashion-MNIST file missing: {exc.filename}") from None
 
@@ -63,12 +77,20 @@ def digits(seed: int) -> LabelledImages:
     bunch = load_digits()
     x = (bunch.images * (255 / 16)).clip(0, 255).astype(np.uint8)
     x = np.stack([np.asarray(Image.fromarray(img).resize((32, 32), Image.Resampling.BILINEAR)) for img in x])
-    train_x, test_x, train_y, test_y = train_test_split(x, bunch.target.astype(np.uint8), test_size=0.3,
-                                                        stratify=bunch.target, random_state=seed)
+    train_x, test_x, train_y, test_y = train_test_split(
+        x, bunch.target.astype(np.uint8), test_size=0.3, stratify=bunch.target, random_state=seed
+    )
     import sklearn
 
-    return LabelledImages(name="sklearn-digits", version=f"scikit-learn {sklearn.__version__}", labels=DIGIT_LABELS,
-                          train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
+    return LabelledImages(
+        name="sklearn-digits",
+        version=f"scikit-learn {sklearn.__version__}",
+        labels=DIGIT_LABELS,
+        train_x=train_x,
+        train_y=train_y,
+        test_x=test_x,
+        test_y=test_y,
+    )
 
 
 def load_source(source: str, fashion_dir: Path, seed: int) -> LabelledImages:
@@ -78,8 +100,9 @@ def load_source(source: str, fashion_dir: Path, seed: int) -> LabelledImages:
     return digits(seed)
 
 
-def per_class_subset(y: np.ndarray, per_class: int | None, rng: np.random.Generator,
-                     exclude: np.ndarray | None = None) -> np.ndarray:
+def per_class_subset(
+    y: np.ndarray, per_class: int | None, rng: np.random.Generator, exclude: np.ndarray | None = None
+) -> np.ndarray:
     """Indices of up to ``per_class`` random examples of every class (all when None), sorted."""
     pool = np.ones(len(y), dtype=bool)
     if exclude is not None:

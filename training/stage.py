@@ -11,10 +11,12 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from training.config import PARAMS_FILE, Params, ParamsError, load_params
+from training.determinism import make_deterministic, run_facts
 from vision.errors import IdaasError
 from vision.settings import apply_offline_env
 
@@ -40,8 +42,9 @@ def start_tracking() -> str:
     return configure()
 
 
-def training_run(name: str):
-    """A new MLflow run for a training stage, or a child of the project run when `mlflow run` started us.
+def training_run(name: str, params: Params):
+    """A new MLflow run for a training stage, or a child of the project run when `mlflow run` started us;
+    tagged with the seed, thread count and library versions its numbers depend on.
 
     `mlflow run` hands its run to the command in MLFLOW_RUN_ID; left there, both training
     stages of `mlflow run .` (which runs `dvc repro`) would log into that one run.
@@ -49,11 +52,10 @@ def training_run(name: str):
     import mlflow
 
     parent = os.environ.pop("MLFLOW_RUN_ID", None)
-    return mlflow.start_run(run_name=name, parent_run_id=parent)
+    return mlflow.start_run(run_name=name, parent_run_id=parent, tags=run_facts(params.seed, params.threads))
 
 
-def stage_main(name: str, run: Callable[[Params], None], options: dict[str, str] | None = None
-               ) -> Callable[[list[str] | None], None]:
+def stage_main(name: str, run: Callable[[Params], None], options: dict[str, str] | None = None) -> Callable[..., None]:
     """A command line for one stage: ``--params FILE``, ``--set key=value`` and named shortcuts.
 
     ``options`` maps an option name to the dotted parameter it overrides; an empty value
@@ -62,11 +64,17 @@ def stage_main(name: str, run: Callable[[Params], None], options: dict[str, str]
     options = options or {}
 
     def main(argv: list[str] | None = None) -> None:
-        parser = argparse.ArgumentParser(prog=f"python -m training.{name}",
-                                         description=(run.__doc__ or "").strip().splitlines()[0])
+        parser = argparse.ArgumentParser(
+            prog=f"python -m training.{name}", description=(run.__doc__ or "").strip().splitlines()[0]
+        )
         parser.add_argument("--params", default=str(PARAMS_FILE), help="parameter file (default: params.yaml)")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="override any parameter, e.g. --set classifier.epochs=1 (repeatable)")
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override any parameter, e.g. --set classifier.epochs=1 (repeatable)",
+        )
         for option, dotted in options.items():
             parser.add_argument(f"--{option}", default="", metavar="VALUE", help=f"overrides {dotted}")
         args = parser.parse_args(argv)
@@ -82,7 +90,9 @@ def stage_main(name: str, run: Callable[[Params], None], options: dict[str, str]
                 value = getattr(args, option.replace("-", "_"))
                 if value != "":
                     overrides[dotted] = value
-            run(load_params(args.params, overrides))
+            params = load_params(args.params, overrides)
+            make_deterministic(params.seed, params.threads)
+            run(params)
         except IdaasError as exc:
             _stop(name, f"[{exc.code.value}] {exc.message}")
         except KeyboardInterrupt:

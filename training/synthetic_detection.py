@@ -46,8 +46,9 @@ def _iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     return inter / union if union else 0.0
 
 
-def _paste(canvas: np.ndarray, item: np.ndarray, side: int, taken: list[tuple[int, ...]],
-           rng: np.random.Generator) -> tuple[int, int, int, int] | None:
+def _paste(
+    canvas: np.ndarray, item: np.ndarray, side: int, taken: list[tuple[int, ...]], rng: np.random.Generator
+) -> tuple[int, int, int, int] | None:
     """Composite one greyscale item at a random free place; its exact box, or None if no room."""
     grey = np.asarray(Image.fromarray(item).resize((side, side), Image.Resampling.BILINEAR), dtype=np.float32)
     alpha = np.clip(grey / _OPAQUE_FROM, 0.0, 1.0)
@@ -63,8 +64,8 @@ def _paste(canvas: np.ndarray, item: np.ndarray, side: int, taken: list[tuple[in
         x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
         box = (x + int(cols[0]), y + int(rows[0]), x + int(cols[-1]) + 1, y + int(rows[-1]) + 1)
         if all(_iou(box, other) <= _MAX_OVERLAP for other in taken):
-            region = canvas[y:y + side, x:x + side]
-            canvas[y:y + side, x:x + side] = region * (1 - alpha[..., None]) + colour * alpha[..., None]
+            region = canvas[y : y + side, x : x + side]
+            canvas[y : y + side, x : x + side] = region * (1 - alpha[..., None]) + colour * alpha[..., None]
             return box
     return None
 
@@ -100,10 +101,13 @@ def build(out: Path, items: LabelledImages, classes: list[str], params: DetectDa
                     continue
                 taken.append(box)
                 x1, y1, x2, y2 = box
-                lines.append(f"{k} {(x1 + x2) / 2 / size:.6f} {(y1 + y2) / 2 / size:.6f} "
-                             f"{(x2 - x1) / size:.6f} {(y2 - y1) / size:.6f}")
+                lines.append(
+                    f"{k} {(x1 + x2) / 2 / size:.6f} {(y1 + y2) / 2 / size:.6f} "
+                    f"{(x2 - x1) / size:.6f} {(y2 - y1) / size:.6f}"
+                )
             stem = f"{split}_{n:05d}"
-            Image.fromarray(canvas.clip(0, 255).astype(np.uint8)).save(out / "images" / split / f"{stem}.jpg",
-                                                                       quality=92)
+            Image.fromarray(canvas.clip(0, 255).astype(np.uint8)).save(
+                out / "images" / split / f"{stem}.jpg", quality=92
+            )
             (out / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
     return counts

@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from training.config import CLASSIFIER_DIR, CLASSIFY_DATA, Params
+from training.determinism import seed_worker
 from training.lineage import data_version, log_split
 from training.stage import read_json, stage_main, start_tracking, training_run, write_json
 from vision.spec import ModelSpec
@@ -28,8 +28,9 @@ class ImageFolderSplit(Dataset):
     """One split of prepare's ImageFolder tree, labels in dataset.json's order."""
 
     def __init__(self, folder: Path, labels: list[str], size: int, flip: bool = False):
-        self.items = [(path, k) for k, label in enumerate(labels) for path in sorted((folder / label).glob("*"))
-                      if path.is_file()]
+        self.items = [
+            (path, k) for k, label in enumerate(labels) for path in sorted((folder / label).glob("*")) if path.is_file()
+        ]
         self.size, self.flip = size, flip
 
     def __len__(self) -> int:
@@ -94,66 +95,107 @@ def run(params: Params) -> None:
     import mlflow
 
     from vision.adapters.base import pick_device
-
     from vision.weights import resolve_weights
 
     cfg = params.classifier
     base = resolve_weights(cfg.base_weights)  # WeightsUnavailableError names what is missing
     meta = read_json(CLASSIFY_DATA / "dataset.json", "prepare")
     labels = meta["labels"]
-    torch.manual_seed(params.seed)
-    np.random.seed(params.seed)
     device = pick_device(cfg.device)
     net = build_model(cfg.arch, base, len(labels)).to(device)
     train = ImageFolderSplit(CLASSIFY_DATA / "train", labels, cfg.image_size, flip=True)
     val = ImageFolderSplit(CLASSIFY_DATA / "val", labels, cfg.image_size)
     generator = torch.Generator().manual_seed(params.seed)
-    train_loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers,
-                              generator=generator, drop_last=len(train) > cfg.batch_size)
-    val_loader = DataLoader(val, batch_size=cfg.batch_size * 2, num_workers=cfg.workers)
+    train_loader = DataLoader(
+        train,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=cfg.workers,
+        generator=generator,
+        worker_init_fn=seed_worker,
+        drop_last=len(train) > cfg.batch_size,
+    )
+    val_loader = DataLoader(val, batch_size=cfg.batch_size * 2, num_workers=cfg.workers, worker_init_fn=seed_worker)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.learning_rate, pct_start=0.15,
-                                                    total_steps=cfg.epochs * len(train_loader))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=cfg.learning_rate, pct_start=0.15, total_steps=cfg.epochs * len(train_loader)
+    )
     start_tracking()
     history = []
     started = time.monotonic()
-    with training_run(f"train {cfg.name}") as active:
+    with training_run(f"train {cfg.name}", params) as active:
         mlflow.set_tags({"idaas.stage": "train_classifier", "idaas.model": cfg.name})
-        mlflow.log_params({**params.flat("classifier"), **params.flat("data.classify"), "seed": params.seed,
-                           "data.classify.used": meta["name"], "device.used": device})
+        mlflow.log_params(
+            {
+                **params.flat("classifier"),
+                **params.flat("data.classify"),
+                "seed": params.seed,
+                "data.classify.used": meta["name"],
+                "device.used": device,
+            }
+        )
         log_split(meta, CLASSIFY_DATA, "train", "training", train.records(CLASSIFY_DATA))
         log_split(meta, CLASSIFY_DATA, "val", "validation", val.records(CLASSIFY_DATA))
         for epoch in range(1, cfg.epochs + 1):
             tick = time.monotonic()
             train_loss, train_acc = _epoch(net, train_loader, device, optimizer, scheduler)
             val_loss, val_acc = _epoch(net, val_loader, device)
-            row = {"train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
-                   "val_accuracy": val_acc, "epoch_seconds": time.monotonic() - tick}
+            row = {
+                "train_loss": train_loss,
+                "train_accuracy": train_acc,
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+                "epoch_seconds": time.monotonic() - tick,
+            }
             mlflow.log_metrics(row, step=epoch)
             history.append({"epoch": epoch, **row})
-            print(f"train_classifier: epoch {epoch}/{cfg.epochs} loss {train_loss:.3f} acc {train_acc:.3f} "
-                  f"val_loss {val_loss:.3f} val_acc {val_acc:.3f} ({row['epoch_seconds']:.0f}s)", flush=True)
+            print(
+                f"train_classifier: epoch {epoch}/{cfg.epochs} loss {train_loss:.3f} acc {train_acc:.3f} "
+                f"val_loss {val_loss:.3f} val_acc {val_acc:.3f} ({row['epoch_seconds']:.0f}s)",
+                flush=True,
+            )
         seconds = time.monotonic() - started
         mlflow.log_metric("train_seconds", seconds)
         run_id, experiment_id = active.info.run_id, active.info.experiment_id
 
     CLASSIFIER_DIR.mkdir(parents=True, exist_ok=True)
     torch.save(net.cpu().state_dict(), CLASSIFIER_DIR / WEIGHTS_FILE)
-    spec = ModelSpec(name=cfg.name, task="classify", family="torchvision", labels=labels,
-                     options={"arch": cfg.arch, "input_size": cfg.image_size, "resize": cfg.image_size},
-                     description=f"{cfg.arch} fine-tuned from {cfg.base_weights or 'scratch'} on {meta['name']} "
-                                 f"({meta['counts']['train']} training images, {cfg.epochs} epochs)")
+    spec = ModelSpec(
+        name=cfg.name,
+        task="classify",
+        family="torchvision",
+        labels=labels,
+        options={"arch": cfg.arch, "input_size": cfg.image_size, "resize": cfg.image_size},
+        description=f"{cfg.arch} fine-tuned from {cfg.base_weights or 'scratch'} on {meta['name']} "
+        f"({meta['counts']['train']} training images, {cfg.epochs} epochs)",
+    )
     spec.save(CLASSIFIER_DIR / "spec.yaml")
-    write_json(CLASSIFIER_DIR / "train.json", {
-        "run_id": run_id, "experiment_id": experiment_id, "device": device, "train_seconds": round(seconds, 1),
-        "history": history, "data": data_version(CLASSIFY_DATA, meta)})
+    write_json(
+        CLASSIFIER_DIR / "train.json",
+        {
+            "run_id": run_id,
+            "experiment_id": experiment_id,
+            "device": device,
+            "train_seconds": round(seconds, 1),
+            "history": history,
+            "data": data_version(CLASSIFY_DATA, meta),
+        },
+    )
     print(f"train_classifier: {cfg.name} trained in {seconds:.0f}s -> {CLASSIFIER_DIR} (MLflow run {run_id})")
 
 
-main = stage_main("train_classifier", run, {"epochs": "classifier.epochs", "batch-size": "classifier.batch_size",
-                                            "learning-rate": "classifier.learning_rate",
-                                            "image-size": "classifier.image_size",
-                                            "base-weights": "classifier.base_weights", "device": "classifier.device"})
+main = stage_main(
+    "train_classifier",
+    run,
+    {
+        "epochs": "classifier.epochs",
+        "batch-size": "classifier.batch_size",
+        "learning-rate": "classifier.learning_rate",
+        "image-size": "classifier.image_size",
+        "base-weights": "classifier.base_weights",
+        "device": "classifier.device",
+    },
+)
 
 if __name__ == "__main__":
     main()

@@ -24,8 +24,16 @@ from vision.spec import ModelSpec
 WEIGHTS_FILE = "weights.pt"
 # Integrations Ultralytics switches on by default; each would log this run a second time elsewhere.
 _INTEGRATIONS = ("mlflow", "sync", "dvc", "clearml", "comet", "raytune", "wandb", "tensorboard", "neptune")
-_TRAINING_PLOTS = ("results.png", "BoxPR_curve.png", "BoxF1_curve.png", "confusion_matrix_normalized.png",
-                   "labels.jpg", "train_batch0.jpg", "val_batch0_pred.jpg", "results.csv")
+_TRAINING_PLOTS = (
+    "results.png",
+    "BoxPR_curve.png",
+    "BoxF1_curve.png",
+    "confusion_matrix_normalized.png",
+    "labels.jpg",
+    "train_batch0.jpg",
+    "val_batch0_pred.jpg",
+    "results.csv",
+)
 
 
 def quiet_integrations() -> None:
@@ -60,10 +68,18 @@ def split_records(split: str) -> list[dict[str, Any]]:
     rows = []
     for image in sorted((DETECT_DATA / "images" / split).iterdir()):
         label_file = DETECT_DATA / "labels" / split / f"{image.stem}.txt"
-        ids = [int(line.split()[0]) for line in label_file.read_text().splitlines() if line.strip()] \
-            if label_file.exists() else []
-        rows.append({"file": image.relative_to(DETECT_DATA).as_posix(), "objects": len(ids),
-                     "labels": ",".join(names[i] for i in ids)})
+        ids = (
+            [int(line.split()[0]) for line in label_file.read_text().splitlines() if line.strip()]
+            if label_file.exists()
+            else []
+        )
+        rows.append(
+            {
+                "file": image.relative_to(DETECT_DATA).as_posix(),
+                "objects": len(ids),
+                "labels": ",".join(names[i] for i in ids),
+            }
+        )
     return rows
 
 
@@ -87,13 +103,20 @@ def run(params: Params) -> None:
     from ultralytics import YOLO
 
     start_tracking()
-    with scratch_dir("train-detector-") as tmp, training_run(f"train {cfg.name}") as active:
+    with scratch_dir("train-detector-") as tmp, training_run(f"train {cfg.name}", params) as active:
         work = Path(tmp)
         shutil.copytree(DETECT_DATA, work / "data")
         mlflow.set_tags({"idaas.stage": "train_detector", "idaas.model": cfg.name})
-        mlflow.log_params({**params.flat("detector"), **params.flat("data.detect"), "seed": params.seed,
-                           "data.detect.used": meta["name"], "device.used": device,
-                           "detector.start": str(cfg.base_weights or cfg.model)})
+        mlflow.log_params(
+            {
+                **params.flat("detector"),
+                **params.flat("data.detect"),
+                "seed": params.seed,
+                "data.detect.used": meta["name"],
+                "device.used": device,
+                "detector.start": str(cfg.base_weights or cfg.model),
+            }
+        )
         log_split(meta, DETECT_DATA, "train", "training", split_records("train"))
         log_split(meta, DETECT_DATA, "val", "validation", split_records("val"))
 
@@ -113,10 +136,22 @@ def run(params: Params) -> None:
 
         model.add_callback("on_fit_epoch_end", log_epoch)
         started = time.monotonic()
-        args = {"data": str(work / "data" / "data.yaml"), "epochs": cfg.epochs, "imgsz": cfg.imgsz,
-                "batch": cfg.batch, "device": device, "workers": cfg.workers, "patience": cfg.patience,
-                "seed": params.seed, "project": str(work / "runs"), "name": "train", "exist_ok": True,
-                "verbose": False, **cfg.train_args}
+        args = {
+            "data": str(work / "data" / "data.yaml"),
+            "epochs": cfg.epochs,
+            "imgsz": cfg.imgsz,
+            "batch": cfg.batch,
+            "device": device,
+            "workers": cfg.workers,
+            "patience": cfg.patience,
+            "seed": params.seed,
+            "deterministic": True,
+            "project": str(work / "runs"),
+            "name": "train",
+            "exist_ok": True,
+            "verbose": False,
+            **cfg.train_args,
+        }
         model.train(**args)
         seconds = time.monotonic() - started
         trainer = model.trainer
@@ -129,20 +164,41 @@ def run(params: Params) -> None:
         shutil.copy2(best, DETECTOR_DIR / WEIGHTS_FILE)
         run_id, experiment_id = active.info.run_id, active.info.experiment_id
 
-    spec = ModelSpec(name=cfg.name, task="detect", family="yolo", labels=list(meta["classes"]),
-                     options={"imgsz": cfg.imgsz},
-                     description=f"YOLO ({Path(str(cfg.base_weights or cfg.model)).stem}) trained on {meta['name']} "
-                                 f"({meta['counts']['train']} training images, {cfg.epochs} epochs)")
+    spec = ModelSpec(
+        name=cfg.name,
+        task="detect",
+        family="yolo",
+        labels=list(meta["classes"]),
+        options={"imgsz": cfg.imgsz},
+        description=f"YOLO ({Path(str(cfg.base_weights or cfg.model)).stem}) trained on {meta['name']} "
+        f"({meta['counts']['train']} training images, {cfg.epochs} epochs)",
+    )
     spec.save(DETECTOR_DIR / "spec.yaml")
-    write_json(DETECTOR_DIR / "train.json", {
-        "run_id": run_id, "experiment_id": experiment_id, "device": device, "train_seconds": round(seconds, 1),
-        "epochs_run": int(trainer.epoch) + 1, "data": data_version(DETECT_DATA, meta)})
+    write_json(
+        DETECTOR_DIR / "train.json",
+        {
+            "run_id": run_id,
+            "experiment_id": experiment_id,
+            "device": device,
+            "train_seconds": round(seconds, 1),
+            "epochs_run": int(trainer.epoch) + 1,
+            "data": data_version(DETECT_DATA, meta),
+        },
+    )
     print(f"train_detector: {cfg.name} trained in {seconds:.0f}s -> {DETECTOR_DIR} (MLflow run {run_id})")
 
 
-main = stage_main("train_detector", run, {"epochs": "detector.epochs", "imgsz": "detector.imgsz",
-                                          "batch": "detector.batch", "base-weights": "detector.base_weights",
-                                          "device": "detector.device"})
+main = stage_main(
+    "train_detector",
+    run,
+    {
+        "epochs": "detector.epochs",
+        "imgsz": "detector.imgsz",
+        "batch": "detector.batch",
+        "base-weights": "detector.base_weights",
+        "device": "detector.device",
+    },
+)
 
 if __name__ == "__main__":
     main()
