@@ -74,7 +74,7 @@ class Record:
 class Problem:
     """One thing wrong with a model's records; ``key`` is the tag concerned (or a digest)."""
 
-    code: str  # record_edited | record_missing | record_out_of_order | record_deleted | record_legacy
+    code: str  # record_edited | record_missing | record_out_of_order | record_deleted
     message: str
     key: str = ""
     version: str | None = None
@@ -192,13 +192,12 @@ def verify(name: str, *, client=None, stored: bool | list[str] = False) -> Chain
         what = "review revision" if version else "move"
         pointer = _pointer(value)
         if pointer is None:
-            legacy = value.strip().startswith("{")
-            chain.broken[key] = "written before records were chained" if legacy else "its tag was edited"
-            chain.problems.append(Problem(
-                "record_legacy" if legacy else "record_edited",
-                f"{where}: {what} {key} " + ("is an unverifiable record written before records were chained"
-                                              if legacy else "no longer points at a stored record (its tag was edited)"),
-                key, version))
+            # A record written in place into the tag: edited with plain MLflow, or written before
+            # records were chained. Either way nothing vouches for it.
+            chain.broken[key] = "its tag holds a record written in place"
+            chain.problems.append(Problem("record_edited", f"{where}: {what} {key} was written in place into its "
+                                          "tag (edited, or recorded before records were chained): it cannot be "
+                                          "verified and is ignored", key, version))
             continue
         digest, run_id = pointer
         data = _fetch(client, digest, run_id)
