@@ -44,7 +44,9 @@ def main() -> None:
     photos = {n: p.read_bytes() for n, p in sample_photos().items() if n in PHOTOS}
     with ExitStack() as stack:
         router = IdaasClient(stack.enter_context(running_server(f"models:/idaas/{router_version}")))
-        singles = {task: IdaasClient(stack.enter_context(running_server(f"models:/{name}@production")))
+        # The single-model servers are the plain-MLflow way, so plain `mlflow models serve`.
+        singles = {task: IdaasClient(stack.enter_context(running_server(f"models:/{name}@production",
+                                                                        plain_mlflow=True)))
                    for task, name in SINGLE.items()}
         for client in [router, *singles.values()]:  # warm-up: first calls load lazily-built state
             client.annotate([photos["bus.jpg"]])

@@ -1,4 +1,7 @@
-"""A bounded load test against the real server (loopback only): 4 clients for 60 s."""
+"""A bounded load test against the real server (loopback only): 4 clients for 60 s, with one
+and with two worker processes. /metrics is scraped during the run; its request and image
+counters must grow by exactly what the load test sent, and the request log must hold one
+line per request."""
 
 from __future__ import annotations
 
@@ -11,10 +14,36 @@ from serving.load_test import run_load
 pytestmark = pytest.mark.slow
 
 
-def test_four_clients_for_sixty_seconds(router_url, idaas_home):
-    result = run_load(router_url, clients=4, seconds=60)
-    print(json.dumps(result, indent=2))
-    (idaas_home / "load-test.json").write_text(json.dumps(result, indent=2))
+@pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
+def served(request, router_url, router_version, idaas_home):
+    """(URL, server log) for the session's one-worker front, or a fresh two-worker one."""
+    if request.param == 1:
+        yield router_url, idaas_home / "logs" / f"serve-{router_url.rsplit(':', 1)[1]}.log"
+        return
+    from serving.server import running_server
+
+    log_path = idaas_home / "logs" / "serve-2-workers.log"
+    with running_server(f"models:/idaas/{router_version}", workers=2, log_path=log_path) as url:
+        yield url, log_path
+
+
+def _request_lines(log_path, prefix: str) -> list[dict]:
+    lines = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line.startswith('{"ts":'):
+            record = json.loads(line)
+            if str(record.get("request_id", "")).startswith(prefix):
+                lines.append(record)
+    return lines
+
+
+def test_four_clients_for_sixty_seconds(served, idaas_home, request):
+    url, log_path = served
+    result = run_load(url, clients=4, seconds=60)
+    lines = _request_lines(log_path, result["request_id_prefix"])
+    result["request_log_lines"] = len(lines)
+    print(json.dumps(result, indent=2, default=str))
+    (idaas_home / f"load-test-{request.node.callspec.id}.json").write_text(json.dumps(result, indent=2, default=str))
     assert result["5xx"] == 0 and result["statuses"].get(0, 0) == 0, result
     answered, sent = map(int, result["valid_photos"].split("/"))
     assert sent > 0 and answered == sent, result
@@ -23,3 +52,15 @@ def test_four_clients_for_sixty_seconds(router_url, idaas_home):
     bad_ok, bad = map(int, result["bad_requests_400"].split("/"))
     assert bad_ok == bad, result
     assert result["rss_growth"] <= 0.20, result
+    # The counters grew by exactly what was sent, per status and per image outcome.
+    assert result["metrics_growth"]["requests"] == result["statuses"], result
+    assert result["metrics_growth"]["images"] == result["images_sent"], result
+    assert result["metrics_scrapes_during_run"] >= 5, result
+    # One request-log line per request, with the status the client saw.
+    assert len(lines) == result["requests"], (len(lines), result["requests"])
+    statuses: dict[int, int] = {}
+    for line in lines:
+        statuses[line["status"]] = statuses.get(line["status"], 0) + 1
+    assert statuses == result["statuses"], (statuses, result["statuses"])
+    if request.node.callspec.id == "2-workers":
+        assert len({line["pid"] for line in lines}) == 2, "both workers should have answered"

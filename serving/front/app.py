@@ -54,8 +54,8 @@ class Front:
         model = scoring_server.load_model_with_mlflow_config(self.model_uri)
         self.inner = scoring_server.init(model)
         params = model.metadata.get_params_schema()
-        specs = [{"name": p.name, "type": str(p.dtype), "default": _plain(p.default)} for p in params.params] \
-            if params else []
+        specs = [{"name": p.name, "type": getattr(p.dtype, "name", str(p.dtype)), "default": _plain(p.default)}
+                 for p in (params.params if params else [])]
         self.models = self._warm_up(model)
         self.openapi = build_openapi(specs, self.settings, model_uri=self.model_uri,
                                      version=",".join(f"{t}={r}" for t, r in sorted(self.models.items())) or "1")
