@@ -19,13 +19,59 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from PIL import Image
+
 from vision.adapters.base import Adapter
+from vision.adapters.mtcnn_batched import detect_batch
 from vision.adapters.params import FacesParams
 from vision.image_input import DecodedImage
 from vision.results import Face, FacesResult
 from vision.spec import ModelSpec
 
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+# The detector's working size (longer side, px): faces smaller than MTCNN's smallest face at
+# this size are not worth the memory a 50-megapixel photo would cost at full size.
+DEFAULT_MAX_SIDE = 1280
+# Canvas sizes: the longer side rounds up to a multiple of this, the shorter side up to one
+# of a few fractions of it (16:9, 3:4, square), so photos fall into a few buckets. Padding
+# costs compute, never answers (see mtcnn_batched).
+_CANVAS_STEP = 160
+_CANVAS_RATIOS = (0.5625, 0.75, 1.0)
+
+
+def bucket_size(height: int, width: int) -> tuple[int, int]:
+    """The padded canvas (height, width) a picture of this size is batched in."""
+    long_side, short_side = max(height, width), min(height, width)
+    canvas_long = -(-long_side // _CANVAS_STEP) * _CANVAS_STEP
+    canvas_short = next(c for c in (-(-int(canvas_long * r) // 16) * 16 for r in _CANVAS_RATIOS) if c >= short_side)
+    return (canvas_long, canvas_short) if height >= width else (canvas_short, canvas_long)
+
+
+class Bucket:
+    """Pictures padded (top left, zeros beyond) to one canvas size: one MTCNN batch."""
+
+    def __init__(self, canvas: tuple[int, int]):
+        self.canvas = canvas
+        self.indices: list[int] = []
+        self.scales: list[float] = []
+        self.pictures: list[Image.Image] = []
+
+    def add(self, index: int, picture: Image.Image, scale: float) -> None:
+        self.indices.append(index)
+        self.scales.append(scale)
+        self.pictures.append(picture)
+
+    @property
+    def extents(self) -> list[tuple[int, int]]:
+        return [(p.height, p.width) for p in self.pictures]
+
+    def tensor(self, device: str) -> torch.Tensor:
+        """(N, 3, H, W) float32 on ``device``: one upload of uint8 pixels, converted there."""
+        height, width = self.canvas
+        canvas = np.zeros((len(self.pictures), height, width, 3), dtype=np.uint8)
+        for i, picture in enumerate(self.pictures):
+            canvas[i, :picture.height, :picture.width] = np.asarray(picture)
+        return torch.from_numpy(canvas).to(device).permute(0, 3, 1, 2).float()
 
 
 def eye_darkness(image: np.ndarray, points: np.ndarray) -> float:
@@ -61,6 +107,7 @@ class MtcnnFaces(Adapter):
     task = "faces"
     family = "mtcnn"
     Params = FacesParams
+    default_max_batch = 16
     forward_params = ()  # MTCNN's own thresholds are fixed; these filter its faces afterwards
 
     def load(self, weights: Path | None) -> None:
@@ -90,20 +137,52 @@ class MtcnnFaces(Adapter):
                         labels=self.attributes.get("class_names"), options=self.attributes.get("options", {}))
         return cls(sub, weights, device=self.device)
 
-    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> Sequence[DecodedImage]:
-        return images
+    @property
+    def min_side(self) -> int | None:
+        # The detector works at most at max_side on the longer side; a JPEG far larger than
+        # that is draft-decoded down towards it (the shorter side keeps 3/4 of max_side).
+        return self.spec.options.get("min_side", (self.max_side * 3) // 4)
 
-    def forward(self, batch: Sequence[DecodedImage], params: dict[str, Any]) -> list[tuple]:
-        # MTCNN batches only same-size images; photos differ, so detect one at a time.
-        # MTCNN's image pyramid is empty (and torch.cat fails) when the picture is smaller
-        # than the smallest face it looks for: such a picture has no face to find.
+    @property
+    def max_side(self) -> int:
+        return int(self.spec.options.get("max_side", DEFAULT_MAX_SIDE))
+
+    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> list[Bucket]:
+        """Images scaled to the working size and padded into a few canvas sizes, so each
+        bucket's images go through MTCNN as one batch."""
+        buckets: dict[tuple[int, int], Bucket] = {}
         smallest = self.mtcnn.min_face_size
-        return [self.mtcnn.detect(d.image, landmarks=True) if min(d.image.size) >= smallest else (None, None, None)
-                for d in batch]
+        for index, decoded in enumerate(images):
+            picture = decoded.image
+            scale = min(1.0, self.max_side / max(picture.size))
+            if scale < 1.0:
+                picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+                                         Image.Resampling.BILINEAR, reducing_gap=2.0)
+            if min(picture.size) < smallest:
+                # MTCNN's pyramid is empty (and torch.cat fails) when the picture is smaller
+                # than the smallest face it looks for: such a picture has no face to find.
+                continue
+            canvas = bucket_size(picture.height, picture.width)
+            bucket = buckets.setdefault(canvas, Bucket(canvas))
+            bucket.add(index, picture, scale)
+        return list(buckets.values())
 
-    def postprocess(self, raw: list[tuple], images: Sequence[DecodedImage], params: dict[str, Any]) -> list[FacesResult]:
+    def forward(self, batch: list[Bucket], params: dict[str, Any]) -> dict[int, tuple]:
+        found: dict[int, tuple] = {}
+        for bucket in batch:
+            tensor = bucket.tensor(self.device)
+            detections = detect_batch(tensor, bucket.extents, self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet,
+                                      min_face=self.mtcnn.min_face_size, thresholds=self.mtcnn.thresholds,
+                                      factor=self.mtcnn.factor)
+            for index, scale, (boxes, probs, points) in zip(bucket.indices, bucket.scales, detections):
+                found[index] = (boxes / scale, probs, points / scale) if len(boxes) else (None, None, None)
+        return found
+
+    def postprocess(self, raw: dict[int, tuple], images: Sequence[DecodedImage],
+                    params: dict[str, Any]) -> list[FacesResult]:
         out = []
-        for (boxes, probs, points), decoded in zip(raw, images):
+        for index, decoded in enumerate(images):
+            boxes, probs, points = raw.get(index, (None, None, None))
             faces: list[tuple[np.ndarray, float, np.ndarray]] = []
             if boxes is not None:
                 for box, prob, pts in zip(boxes, probs, points):
