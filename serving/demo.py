@@ -16,7 +16,7 @@ from registry.catalog import load_catalog
 from registry.lookup import aliases, get_model
 from registry.reviews import current_review, set_review
 from registry.stages import promote
-from registry.store import client, configure
+from registry.store import client, configure, redact
 from serving.router import ROUTER_NAME, build_router
 from vision.samples import sample_photo, sample_photos
 from vision.settings import get_settings
@@ -92,7 +92,7 @@ def prepare_router(say: Callable[[str], None] = print) -> str:
     """Steps 1-3 of the demo: offline models registered, reviewed and @production, and a router
     version over them @production. Returns the router version; reuses whatever exists."""
     uri = configure()
-    say(f"registry: {uri}")
+    say(f"registry: {redact(uri)}")  # a team URI may carry a password
     say("1. registering the offline models")
     report = bootstrap()
     for line in report.lines():
