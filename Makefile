@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-fast demo serve train bench clean
+.PHONY: setup test test-fast lint demo serve train bench clean
 
 setup: $(STAMP)
 
@@ -32,8 +32,16 @@ $(STAMP): requirements.lock pyproject.toml
 test: setup
 	$(BIN)/python -m pytest
 
+# Pure logic, the image door and the pipeline's dependency check: under two minutes, no server,
+# no registry, no training.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest tests/unit tests/test_image_input.py tests/test_dvc_deps.py
+
+# ruff (lint + format) and mypy as pyproject.toml configures them; the pre-commit hooks run the same.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 demo: setup
 	$(BIN)/idaas demo

@@ -1,0 +1,1 @@
+"""The training pipeline: one module per stage (dvc.yaml, MLproject), one config, one determinism setup."""
