@@ -2,7 +2,7 @@
 
 Loaded from the model folder alone (the vision and registry packages travel as code_paths),
 it rebuilds the bundle's adapters and answers a DataFrame of images with the wire rows of
-DESIGN.md. A bad image fails its own row; a bad request raises MlflowException's
+docs/wire-contract.md. A bad image fails its own row; a bad request raises MlflowException's
 INVALID_PARAMETER_VALUE, which the scoring server turns into a 400 without a stack trace.
 """
 

@@ -42,7 +42,7 @@ class IdaasClient:
 
     def request_body(self, images: Sequence[bytes | str | Path], *, ids: Sequence[str] | None = None,
                      tasks: str | Sequence[str] | None = None, **params: Any) -> dict[str, Any]:
-        """The JSON body of DESIGN.md's wire contract."""
+        """The JSON body of the wire contract (docs/wire-contract.md)."""
         ids = list(ids) if ids is not None else [str(i) for i in range(len(images))]
         body_params = {k: v for k, v in params.items() if v is not None}
         if tasks:

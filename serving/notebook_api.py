@@ -144,7 +144,7 @@ def read_scores(path: str | Path) -> pd.DataFrame:
 
 
 def wire_rows(scored: pd.DataFrame) -> list[dict[str, Any]]:
-    """The REST rows (DESIGN.md) that a scored frame holds, e.g. to compare two runs."""
+    """The REST rows (docs/wire-contract.md) that a scored frame holds, e.g. to compare two runs."""
     return [to_wire(record) for record in scored.to_dict("records")]
 
 

@@ -1,4 +1,4 @@
-"""The offline default models on real photos shipped in packages (shared/OFFLINE.md)."""
+"""The offline default models on real photos shipped in packages (docs/offline.md)."""
 
 from __future__ import annotations
 

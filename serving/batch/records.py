@@ -31,7 +31,7 @@ def dumps(value: Any) -> str:
 
 
 def to_record(wire: dict[str, Any], tasks: Sequence[str], path: str | None = None) -> dict[str, Any]:
-    """One wire row (DESIGN.md) -> one flat output row."""
+    """One wire row (docs/wire-contract.md) -> one flat output row."""
     error = wire.get("error") or {}
     record: dict[str, Any] = {"id": wire.get("id"), "path": path, "width": wire.get("width"),
                               "height": wire.get("height"), "error_code": error.get("code"),
