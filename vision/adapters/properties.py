@@ -13,30 +13,39 @@ from vision.adapters.params import PropertiesParams
 from vision.image_input import DecodedImage
 from vision.results import DominantColor, PropertiesResult
 
-# Sharpness is measured at one fixed scale, so a photo decoded at a smaller draft size and
-# the same photo at full size score alike.
-_SHARPNESS_SIDE = 512
-_LAPLACIAN = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32)
+# Everything is measured on one working picture, 512 px on the longer side: sharpness at a
+# fixed scale (so a photo draft-decoded smaller and the same photo at full size score alike),
+# and brightness and contrast, whose means do not need 50 megapixels.
+_WORKING_SIDE = 512
+
+
+def working_picture(image: Image.Image) -> Image.Image:
+    """The picture resized so its longer side is 512 px."""
+    scale = _WORKING_SIDE / max(image.size)
+    size = (max(3, round(image.width * scale)), max(3, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
 
 
 def _luma(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
+def laplacian_variance(y: np.ndarray) -> float:
+    """Variance of the Laplacian of a luma array: low for blurred pictures."""
+    lap = (y[:-2, 1:-1] + y[1:-1, :-2] + y[1:-1, 2:] + y[2:, 1:-1]) - 4.0 * y[1:-1, 1:-1]
+    return float(lap.var())
+
+
 def sharpness(image: Image.Image) -> float:
     """Variance of the Laplacian of luma at a 512 px long side: low for blurred pictures."""
-    scale = _SHARPNESS_SIDE / max(image.size)
-    size = (max(3, round(image.width * scale)), max(3, round(image.height * scale)))
-    y = _luma(image.resize(size, Image.Resampling.BILINEAR))
-    lap = (_LAPLACIAN[0, 1] * y[:-2, 1:-1] + _LAPLACIAN[1, 0] * y[1:-1, :-2] + _LAPLACIAN[1, 1] * y[1:-1, 1:-1]
-           + _LAPLACIAN[1, 2] * y[1:-1, 2:] + _LAPLACIAN[2, 1] * y[2:, 1:-1])
-    return float(lap.var())
+    return laplacian_variance(_luma(working_picture(image)))
 
 
 def dominant_colors(image: Image.Image, count: int = 5) -> list[DominantColor]:
     small = image.copy()
-    small.thumbnail((96, 96))
-    quantized = small.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
+    small.thumbnail((64, 64), Image.Resampling.BILINEAR)
+    # Fast octree: a fraction of median cut's time, and the same few colours on photos.
+    quantized = small.quantize(colors=count, method=Image.Quantize.FASTOCTREE)
     palette = quantized.getpalette() or []
     colours = sorted(quantized.getcolors() or [], reverse=True)
     total = sum(n for n, _ in colours) or 1
@@ -58,7 +67,7 @@ class ImageProperties(Adapter):
 
     @property
     def min_side(self) -> int | None:
-        return self.spec.options.get("min_side", _SHARPNESS_SIDE)
+        return self.spec.options.get("min_side", _WORKING_SIDE)
 
     def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> Sequence[DecodedImage]:
         return images
@@ -66,10 +75,10 @@ class ImageProperties(Adapter):
     def forward(self, batch: Sequence[DecodedImage], params: dict[str, Any]) -> list[dict[str, Any]]:
         out = []
         for decoded in batch:
-            y = _luma(decoded.image)
-            out.append({"brightness": float(y.mean()), "contrast": float(y.std()),
-                        "sharpness": sharpness(decoded.image),
-                        "dominant_colors": dominant_colors(decoded.image, params["colors"])})
+            work = working_picture(decoded.image)
+            y = _luma(work)
+            out.append({"brightness": float(y.mean()), "contrast": float(y.std()), "sharpness": laplacian_variance(y),
+                        "dominant_colors": dominant_colors(work, params["colors"])})
         return out
 
     def postprocess(self, raw: list[dict[str, Any]], images: Sequence[DecodedImage],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -60,18 +61,29 @@ def build_net(arch: str, num_classes: int, weights: Path | None) -> nn.Module:
     return net.eval()
 
 
-def to_batch(images: Sequence[DecodedImage], size: int, resize: int) -> torch.Tensor:
-    """Resize the shorter side, centre-crop and normalise: torchvision's ImageNet eval transform."""
+def to_batch(images: Sequence[DecodedImage], size: int, resize: int, device: str = "cpu",
+             dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Resize the shorter side, centre-crop and normalise (torchvision's ImageNet eval
+    transform) on ``device``: the uint8 pixels of the whole batch go up in one copy, and the
+    resizing, cropping and normalising run there as tensor ops (the same code on the CPU)."""
     from torchvision.transforms.v2 import functional as F
 
-    tensors = []
-    for decoded in images:
-        t = F.pil_to_tensor(decoded.image)
-        t = F.resize(t, [resize], antialias=True)
-        t = F.center_crop(t, [size, size])
-        t = F.to_dtype(t, torch.float32, scale=True)
-        tensors.append(F.normalize(t, IMAGENET_MEAN, IMAGENET_STD))
-    return torch.stack(tensors)
+    pixels = [torch.from_numpy(np.array(d.image)) for d in images]  # (H, W, 3) uint8 each, writable
+    if torch.device(device).type != "cpu":
+        flat = torch.cat([p.reshape(-1) for p in pixels])
+        if torch.cuda.is_available():
+            flat = flat.pin_memory()
+        flat = flat.to(device, non_blocking=True)
+        pixels = list(torch.split(flat, [p.numel() for p in pixels]))
+        pixels = [t.view(d.image.height, d.image.width, 3) for t, d in zip(pixels, images)]
+    batch = torch.empty((len(images), 3, size, size), dtype=torch.uint8, device=device)
+    for i, hwc in enumerate(pixels):
+        chw = hwc.permute(2, 0, 1)
+        chw = F.resize(chw, [resize], antialias=True)
+        batch[i] = F.center_crop(chw, [size, size])
+    mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device, dtype=torch.float32).view(1, 3, 1, 1)
+    return ((batch.float() / 255.0 - mean) / std).to(dtype)
 
 
 class ImagenetInput:
@@ -86,4 +98,6 @@ class ImagenetInput:
         return self.spec.options.get("min_side", self.resize)  # type: ignore[attr-defined]
 
     def preprocess(self, images: Sequence[DecodedImage], params: dict) -> torch.Tensor:
-        return to_batch(images, self.input_size, self.resize)
+        device = self.device  # type: ignore[attr-defined]
+        dtype = torch.float16 if self.use_half else torch.float32  # type: ignore[attr-defined]
+        return to_batch(images, self.input_size, self.resize, device, dtype)
