@@ -187,15 +187,17 @@ def test_a_second_run_from_scratch_gives_identical_metrics_and_weights(pipeline,
     again = _fresh_pipeline(tmp_path / "again", "evaluate")  # everything but registering the same models twice
     first, second = (json.loads((root / "reports/metrics.json").read_text()) for root in (pipeline, again))
     assert first == second
-    history = [json.loads((root / "models/classifier/train.json").read_text())["history"] for root in (pipeline, again)]
-    for a, b in zip(*history):
-        assert {k: v for k, v in a.items() if k != "epoch_seconds"} == {
-            k: v for k, v in b.items() if k != "epoch_seconds"
-        }
+    trained = {root: json.loads((root / "models/classifier/train.json").read_text()) for root in (pipeline, again)}
+    histories = [trained[root]["history"] for root in (pipeline, again)]
+    untimed = [[{k: v for k, v in row.items() if k != "epoch_seconds"} for row in rows] for rows in histories]
+    assert untimed[0] == untimed[1]  # every epoch's losses and accuracies
     for kind in ("classifier", "detector"):
         first_tensors, second_tensors = (_weights(root, kind) for root in (pipeline, again))
         assert first_tensors.keys() == second_tensors.keys()
         assert all(torch.equal(first_tensors[k], second_tensors[k]) for k in first_tensors), kind
+    # both trainings ran at params.yaml's thread count, whatever Ultralytics would pick for this machine
+    threads = {kind: json.loads((again / f"models/{kind}/train.json").read_text())["cpu_threads"] for kind in MODELS}
+    assert threads == {"classifier": 2, "detector": [2]}
     # the run records what its numbers depend on
     from registry.store import client as registry_client
 

@@ -141,7 +141,7 @@ def _sample_predictions(spec: ModelSpec, weights: Path, images: list[Path], devi
 def evaluate_detector(params: Params) -> tuple[dict[str, float], list[Path]]:
     import pandas as pd
 
-    from training.train_detector import quiet_integrations, scratch_dir, ultralytics_device
+    from training.train_detector import hold_cpu_threads, quiet_integrations, scratch_dir, ultralytics_device
 
     meta = read_json(DETECT_DATA / "dataset.json", "prepare")
     spec = ModelSpec.load(DETECTOR_DIR / "spec.yaml")
@@ -154,7 +154,9 @@ def evaluate_detector(params: Params) -> tuple[dict[str, float], list[Path]]:
     with scratch_dir("evaluate-detector-") as tmp:
         work = Path(tmp)
         shutil.copytree(DETECT_DATA, work / "data")  # the validator writes label caches beside the labels
-        result = YOLO(str(weights)).val(
+        model = YOLO(str(weights))
+        hold_cpu_threads(model, params.threads)
+        result = model.val(
             data=str(work / "data" / "data.yaml"),
             split=split,
             imgsz=params.detector.imgsz,

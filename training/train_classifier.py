@@ -177,6 +177,7 @@ def run(params: Params) -> None:
             "experiment_id": experiment_id,
             "device": device,
             "train_seconds": round(seconds, 1),
+            "cpu_threads": torch.get_num_threads(),
             "history": history,
             "data": data_version(CLASSIFY_DATA, meta),
         },

@@ -47,6 +47,21 @@ def quiet_integrations() -> None:
         settings.update(off)
 
 
+def hold_cpu_threads(model, threads: int) -> None:
+    """Keep torch at ``threads`` CPU threads through Ultralytics' training and validation.
+
+    Ultralytics sets its own count (cores - 1, at most 8) whenever it picks a CPU device, which
+    would make a run's numbers depend on the machine's core count rather than params.yaml.
+    """
+    import torch
+
+    def restore(_) -> None:
+        torch.set_num_threads(threads)
+
+    for event in ("on_pretrain_routine_start", "on_val_start"):  # both run after the device is picked
+        model.add_callback(event, restore)
+
+
 def ultralytics_device(wanted: str) -> str:
     from vision.adapters.base import pick_device
 
@@ -92,6 +107,7 @@ def _metric_name(key: str) -> str:
 def run(params: Params) -> None:
     """Train the YOLO detector on data/detect and log the run to MLflow."""
     import mlflow
+    import torch
 
     from vision.weights import resolve_weights
 
@@ -122,7 +138,9 @@ def run(params: Params) -> None:
 
         model = YOLO(str(base) if base else cfg.model)
 
+        hold_cpu_threads(model, params.threads)
         logged_epochs: set[int] = set()
+        threads_seen: set[int] = set()
 
         def log_epoch(trainer) -> None:
             # Ultralytics fires this once more after training, for its validation of best.pt
@@ -131,6 +149,7 @@ def run(params: Params) -> None:
             if epoch in logged_epochs or epoch > trainer.epochs:
                 return
             logged_epochs.add(epoch)
+            threads_seen.add(torch.get_num_threads())
             values = {**trainer.label_loss_items(trainer.tloss, prefix="train"), **trainer.metrics}
             mlflow.log_metrics({_metric_name(k): float(v) for k, v in values.items()}, step=epoch)
 
@@ -182,6 +201,7 @@ def run(params: Params) -> None:
             "device": device,
             "train_seconds": round(seconds, 1),
             "epochs_run": int(trainer.epoch) + 1,
+            "cpu_threads": sorted(threads_seen),
             "data": data_version(DETECT_DATA, meta),
         },
     )
