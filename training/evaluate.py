@@ -20,6 +20,8 @@ import numpy as np
 from training.config import CLASSIFIER_DIR, CLASSIFY_DATA, DETECT_DATA, DETECTOR_DIR, METRICS_FILE, PLOTS_DIR, Params
 from training.lineage import log_split
 from training.stage import read_json, stage_main, start_tracking, write_json
+from vision.errors import IdaasError
+from vision.results import ClassifyResult
 from vision.spec import ModelSpec
 
 IMAGES_DIR = PLOTS_DIR / "images"
@@ -81,7 +83,12 @@ def evaluate_classifier(params: Params) -> tuple[dict[str, float], list[Path]]:
     files, truth = _split_files("test", labels)
     started = time.monotonic()
     answers = adapter.predict([_decode(p) for p in files], {"top_k": 1})
-    predicted = np.array([labels.index(a.labels[0].label) for a in answers])
+    top1 = []
+    for path, answer in zip(files, answers):
+        if not isinstance(answer, ClassifyResult):  # a test image the served model could not answer
+            raise IdaasError(f"the classifier gave no answer for {path}: {getattr(answer, 'message', answer)}")
+        top1.append(labels.index(answer.labels[0].label))
+    predicted = np.array(top1)
     seconds = time.monotonic() - started
     metrics = {
         "top1_accuracy": float((predicted == truth).mean()),

@@ -47,6 +47,7 @@ def log_split(meta: dict[str, Any], out: Path, split: str, context: str, records
     """
     import mlflow
     import pandas as pd
+    from mlflow.data.pandas_dataset import from_pandas
 
     frame = pd.DataFrame.from_records(records)
     tags = {"split": split, "release": str(meta["version"]), "digest": meta["digests"][split]}
@@ -57,7 +58,7 @@ def log_split(meta: dict[str, Any], out: Path, split: str, context: str, records
         # MLflow registers its local-artifact source class twice and warns that a path matches
         # both; its schema inference warns about integer columns, which never miss values here.
         warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(
+        dataset = from_pandas(
             frame, source=str((out / split).resolve()), name=f"{meta['name']}-{split}", digest=meta["digests"][split]
         )
         mlflow.log_input(dataset, context=context, tags=tags)

@@ -19,6 +19,7 @@ from typing import Any
 from training.config import DETECT_DATA, DETECTOR_DIR, Params
 from training.lineage import data_version, log_split
 from training.stage import read_json, stage_main, start_tracking, training_run, write_json
+from vision.errors import IdaasError
 from vision.spec import ModelSpec
 
 WEIGHTS_FILE = "weights.pt"
@@ -174,6 +175,8 @@ def run(params: Params) -> None:
         model.train(**args)
         seconds = time.monotonic() - started
         trainer = model.trainer
+        if trainer is None:  # train() returned without training
+            raise IdaasError("Ultralytics finished without a trainer; nothing was trained")
         best = Path(trainer.best if Path(trainer.best).exists() else trainer.last)
         mlflow.log_metric("train_seconds", seconds)
         for name in _TRAINING_PLOTS:
