@@ -34,11 +34,13 @@ def build(alias: str = typer.Option("production", help="which alias of each cata
 
 @router_app.command("export")
 def export(version: str = typer.Argument(..., help="router version number"),
-           out: Path = typer.Option(Path("build/router"), help="folder to write the model into")) -> None:
+           out: Path = typer.Option(Path("build/router"), help="folder to write the model into"),
+           allow_unreviewed: bool = typer.Option(False, "--allow-unreviewed",
+                                                 help="export even what the serve gate refuses")) -> None:
     """Write a router version's self-contained model folder (for serving/Dockerfile)."""
     from serving.router import export_router
 
-    typer.echo(f"exported to {export_router(version, out)}")
+    typer.echo(f"exported to {export_router(version, out, allow_unreviewed=allow_unreviewed)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -38,8 +38,10 @@ class Approval:
         return self.review.digest if self.review else None
 
 
-def approval(name: str, version: str | int, chain: records.Chain | None = None) -> Approval:
-    """The review part of the production gate: intact, ``productionise``, thresholds met."""
+def approval(name: str, version: str | int, chain: records.Chain | None = None, *,
+             artifacts: bool = True) -> Approval:
+    """The review part of the production gate: intact, of the artifacts stored now (unless
+    ``artifacts`` is off), ``productionise``, thresholds met."""
     version = str(version)
     chain = chain or records.verify(name)
     thresholds = thresholds_for(name)
@@ -57,6 +59,17 @@ def approval(name: str, version: str | int, chain: records.Chain | None = None) 
                               f"`idaas reviews set {name} {version} --file review.yaml`")
         return result
     r = review.review
+    if artifacts:
+        from registry.members import artifact_digest
+
+        if review.artifacts is None:
+            result.missing.append(f"the review of {name} version {version} does not name the artifacts it reviewed "
+                                  "(recorded before reviews bound them); record it again")
+        else:
+            now = artifact_digest(name, version)
+            if now != review.artifacts:
+                result.missing.append(f"the artifacts of {name} version {version} changed after the review was "
+                                      f"recorded (digest {now[:12]}, reviewed {review.artifacts[:12]})")
     if r.decision != "productionise":
         result.missing.append(f"the impact review's decision is {r.decision!r} (revision {review.revision}), "
                               "production needs 'productionise'")

@@ -18,6 +18,8 @@ from registry import store
 from registry.bundle import BUNDLE_FILE, read_bundle
 
 GATE_FILE = "gate.json"  # in a router's bundle folder, beside bundle.yaml
+# Written by MLflow into every local download of a registered version; not part of what is stored.
+_DOWNLOAD_ONLY = {"registered_model_meta"}
 _BUNDLE_PATH = "artifacts/bundle"  # the pyfunc's "bundle" artifact inside the model folder
 
 
@@ -63,3 +65,35 @@ def gate_record(name: str, version: str | int) -> dict | None:
         return json.loads(raw) if raw else None
     except ValueError:
         return {"unreadable": True}
+
+
+def tree_digest(folder: Path) -> str:
+    """SHA-256 over every file of a model folder (relative path and bytes): code, weights, specs."""
+    import hashlib
+
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel in _DOWNLOAD_ONLY:
+            continue
+        file_digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                file_digest.update(block)
+        digest.update(f"{rel}\0{file_digest.hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def artifact_digest(name: str, version: str | int) -> str:
+    """The digest of everything a registered version's model folder holds, as stored now.
+
+    A review records it; the gate recomputes it, so artifacts replaced after the review (an
+    EDIT user can upload over a logged model's files) are caught. Never cached: that is the point.
+    """
+    import mlflow
+
+    store.configure()
+    with tempfile.TemporaryDirectory(prefix="idaas-digest-") as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp)
+        return tree_digest(Path(local))

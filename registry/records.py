@@ -310,7 +310,7 @@ def append(name: str, type_: str, version: str | int, body: dict[str, Any], *, c
             client.set_model_version_tag(name, str(mv.version), key, f"{digest} {mv.run_id}")
         else:
             client.set_registered_model_tag(name, key, f"{digest} {mv.run_id}")
-    except MlflowException as exc:
+    except (MlflowException, OSError) as exc:  # the artifact proxy's 403 arrives as requests' HTTPError (an OSError)
         if refused_for_permissions(exc):
             raise PermissionRefused(f"the registry refused {actor or store.current_user()!r} {action} {name}"
                                     f"{' version ' + str(mv.version) if type_ == 'review' else ''}: permission denied "

@@ -80,6 +80,9 @@ class ReviewRevision(BaseModel):
     review: ImpactReview
     recorded_by: str
     recorded_at: str
+    # the digest of every file of the version's model folder when the review was recorded
+    # (registry.members.artifact_digest): the review is of these bytes, not of a version number
+    artifacts: str | None = None
     key: str = ""
     digest: str = ""  # the SHA-256 of its record (registry/records.py)
 
@@ -160,8 +163,11 @@ def set_review(name: str, version: str | int, review: ImpactReview | dict | Path
     review = load_review_file(review) if isinstance(review, Path) else parse_review(review)
     client = store.client()
     mv = get_version(client, name, version)
+    from registry.members import artifact_digest
+
     record = ReviewRevision(review=review, recorded_by=store.current_user(),
-                            recorded_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
+                            recorded_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                            artifacts=artifact_digest(name, mv.version))
     stored = records.append(name, "review", mv.version,
                             record.model_dump(mode="json", exclude={"key", "revision", "digest"}),
                             client=client, actor=record.recorded_by)

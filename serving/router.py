@@ -156,9 +156,18 @@ def build_router(name: str = ROUTER_NAME, *, alias: str = "production", catalog:
     return registered, plan, False
 
 
-def export_router(version: str, out: Path, name: str = ROUTER_NAME) -> Path:
-    """Write a router version's self-contained model folder (what the Dockerfile copies)."""
+def export_router(version: str, out: Path, name: str = ROUTER_NAME, *, allow_unreviewed: bool = False) -> Path:
+    """Write a router version's self-contained model folder (what the Dockerfile copies).
+
+    The container serves it with no registry access, so the serve gate runs here, at export:
+    a version `idaas serve` would refuse is not exported (unless ``allow_unreviewed``).
+    """
+    from registry.servable import NotServable, servable_problems
+
     configure()
+    problems = servable_problems(name, str(version))
+    if problems and not allow_unreviewed:
+        raise NotServable(f"models:/{name}/{version}", problems)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise IdaasError(f"{out} exists and is not empty")

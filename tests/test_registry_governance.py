@@ -154,7 +154,7 @@ def test_a_router_with_an_unreviewed_member_cannot_reach_production_or_be_served
     from registry.reviews import REVISION_PREFIX, set_review
     from registry.servable import NotServable, check_servable
     from registry.stages import GateRefused, promote
-    from serving.router import RouterRefused, build_router
+    from serving.router import RouterRefused, build_router, export_router
 
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(yaml.safe_dump({"models": [
@@ -182,6 +182,8 @@ def test_a_router_with_an_unreviewed_member_cannot_reach_production_or_be_served
     with pytest.raises(NotServable) as served:
         check_servable(f"models:/router-t/{rv}")
     assert "was built with --allow-unreviewed" in served.value.message
+    with pytest.raises(NotServable):  # the container serves with no registry: the gate runs at export
+        export_router(rv, tmp_path / "export-unreviewed", name="router-t")
     assert f"rt-describe/{describe}: no impact review" in served.value.message
 
     # reviewed, the member passes; the router built now carries the digests of both reviews
@@ -195,6 +197,7 @@ def test_a_router_with_an_unreviewed_member_cannot_reach_production_or_be_served
     promote("router-t", good, "production", reason="members reviewed")
     assert check_servable("models:/router-t@production") == (f"models:/router-t/{good}", [])
     assert audit_model("router-t") == []
+    assert (export_router(good, tmp_path / "export", name="router-t") / "MLmodel").exists()
 
     # a member's review tag edited afterwards: the router's recorded digest no longer verifies
     key = records.verify("rt-describe").of("review", describe)[-1].key
@@ -405,3 +408,25 @@ def test_serve_allow_unreviewed_says_so_loudly_and_marks_every_answer(gov, photo
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+
+
+def test_artifacts_replaced_after_the_review_are_refused(gov, tmp_path):
+    """An EDIT user can upload over a logged model's files: the review is of the bytes, so the
+    version no longer passes where it is used (serve, promotion) and the audit says so."""
+    from registry.audit import audit_model
+    from registry.servable import NotServable, check_servable
+    from registry.stages import GateRefused, promote
+    from registry.store import client
+
+    version = _promoted("t-swap")
+    assert check_servable("models:/t-swap@production")[1] == []
+    source = client().get_model_version("t-swap", version).source  # models:/m-<logged model id>
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"name": "t-swap", "task": "properties", "family": "properties",
+                                    "options": {"defaults": {"colors": 9}}}))
+    client().log_model_artifact(source.split("/")[-1], str(spec), "artifacts/bundle/t-swap")
+    with pytest.raises(NotServable, match="changed after the review was recorded"):
+        check_servable("models:/t-swap@production")
+    assert "not_servable" in {f.code for f in audit_model("t-swap")}
+    with pytest.raises(GateRefused, match="changed after the review"):
+        promote("t-swap", version, "production", reason="again")
