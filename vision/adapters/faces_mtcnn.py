@@ -39,8 +39,12 @@ _CANVAS_STEP = 160
 _CANVAS_RATIOS = (0.5625, 0.75, 1.0)
 
 
-def bucket_size(height: int, width: int) -> tuple[int, int]:
-    """The padded canvas (height, width) a picture of this size is batched in."""
+def bucket_size(height: int, width: int, pad: bool = True) -> tuple[int, int]:
+    """The padded canvas (height, width) a picture of this size is batched in. Without
+    padding (on a CPU, where a batch saves little and padding costs compute), only pictures
+    of one exact size share a batch."""
+    if not pad:
+        return height, width
     long_side, short_side = max(height, width), min(height, width)
     canvas_long = -(-long_side // _CANVAS_STEP) * _CANVAS_STEP
     canvas_short = next(c for c in (-(-int(canvas_long * r) // 16) * 16 for r in _CANVAS_RATIOS) if c >= short_side)
@@ -162,7 +166,7 @@ class MtcnnFaces(Adapter):
                 # MTCNN's pyramid is empty (and torch.cat fails) when the picture is smaller
                 # than the smallest face it looks for: such a picture has no face to find.
                 continue
-            canvas = bucket_size(picture.height, picture.width)
+            canvas = bucket_size(picture.height, picture.width, pad=self.device != "cpu")
             bucket = buckets.setdefault(canvas, Bucket(canvas))
             bucket.add(index, picture, scale)
         return list(buckets.values())
