@@ -164,7 +164,8 @@ def test_ten_million_row_parquet_is_refused_before_it_is_built(router_url, contr
 
 def test_parquet_that_inflates_past_the_limit_is_refused(router_url, contract):
     # 20 rows whose image text compresses 1000:1 to a small body, but would take 80 MB as a frame.
-    body = _parquet(pa.table({"id": [str(i) for i in range(20)], "image": ["A" * 4_000_000] * 20}))
+    body = _parquet(pa.table({"id": [str(i) for i in range(20)],
+                              "image": ["A" * 4_000_000 + str(i) for i in range(20)]}))
     assert len(body) < 1_000_000
     _assert_plain_refusal(_post(router_url, body, "application/vnd.apache.parquet"), 413, "payload_too_large",
                           contract)
@@ -272,40 +273,62 @@ def test_metrics_parse_and_name_the_served_versions(router_url):
     assert {"classify", "faces"} <= tasks
 
 
+def _ocr_metrics(url: str) -> tuple[float, float]:
+    """(OCR images the engine has computed, OCR images queued now), from /metrics."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    computed = queued = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "idaas_batch_size_sum" and sample.labels.get("task") == "ocr":
+                computed += sample.value
+            elif sample.name == "idaas_queue_depth" and sample.labels.get("model", "").startswith("ocr-"):
+                queued += sample.value
+    return computed, queued
+
+
 def test_timeout_is_json_and_sigterm_drains(router_version, photo_bytes, idaas_home):
-    """A server with a 3 s timeout: a slow request gets a JSON 504 and its queued work is dropped
-    (the next request is answered at once); a request in flight when SIGTERM arrives finishes."""
+    """A server with a 10 s timeout and batches of 2: a slow request (24 OCR pages) gets a JSON
+    504 and its images still queued are dropped, not computed; a request in flight when SIGTERM
+    arrives finishes, then the server exits."""
     from serving.server import running_server
 
     page = base64.b64encode(photo_bytes["page.png"]).decode()
     coffee = base64.b64encode(photo_bytes["coffee.png"]).decode()
-    with running_server(f"models:/idaas/{router_version}", timeout=3) as url:
+    with running_server(f"models:/idaas/{router_version}", timeout=10, env={"IDAAS_MAX_BATCH": "2"}) as url:
         contract = Contract.fetch(url)
+        computed_before, _ = _ocr_metrics(url)
         slow = json.dumps({"dataframe_records": [{"id": str(i), "image": page} for i in range(24)],
                            "params": {"tasks": "ocr"}})
         started = time.monotonic()
         response = _post(url, slow)
         _assert_plain_refusal(response, 504, "timeout", contract, slow)
-        assert time.monotonic() - started < 3 + 10
-        quick = json.dumps({"dataframe_records": [{"id": "c", "image": coffee}], "params": {"tasks": "ocr"}})
-        started = time.monotonic()
-        assert _post(url, quick).status_code == 200
-        assert time.monotonic() - started < 3, "the timed-out request's OCR work was not dropped"
+        assert time.monotonic() - started < 10 + 10
+        # Once the OCR queue is empty, far fewer than the 24 images were computed.
+        deadline = time.monotonic() + 180
+        while True:
+            computed, queued = _ocr_metrics(url)
+            if queued == 0:
+                break
+            assert time.monotonic() < deadline, f"the OCR queue still holds {queued} images"
+            time.sleep(1)
+        time.sleep(3)  # the batch that was running at the deadline finishes
+        computed = _ocr_metrics(url)[0] - computed_before
+        print(f"OCR images computed for the timed-out request of 24: {computed:.0f}")
+        assert computed < 24, "the timed-out request's queued images were computed anyway"
 
         # SIGTERM while a request is in flight: it still gets its answer, then the server exits.
         results: dict[str, requests.Response] = {}
-        two = json.dumps({"dataframe_records": [{"id": "c", "image": coffee}, {"id": "p", "image": page}],
-                          "params": {"tasks": "ocr"}})
-        worker = threading.Thread(target=lambda: results.update(r=_post(url, two)))
+        one = json.dumps({"dataframe_records": [{"id": "c", "image": coffee}], "params": {"tasks": "ocr"}})
+        worker = threading.Thread(target=lambda: results.update(r=_post(url, one)))
         worker.start()
-        time.sleep(0.3)
+        time.sleep(0.5)
         port = int(url.rsplit(":", 1)[1])
         listener = next(c.pid for c in psutil.net_connections("tcp")
                         if c.status == psutil.CONN_LISTEN and c.laddr.port == port)
         os.kill(listener, signal.SIGTERM)
-        worker.join(30)
+        worker.join(60)
         assert results["r"].status_code == 200, results["r"].text[:300]
-        assert [row["id"] for row in results["r"].json()["predictions"]] == ["c", "p"]
+        assert [row["id"] for row in results["r"].json()["predictions"]] == ["c"]
         deadline = time.monotonic() + 30
         while psutil.pid_exists(listener) and psutil.Process(listener).status() != psutil.STATUS_ZOMBIE:
             assert time.monotonic() < deadline, "the server did not exit after SIGTERM"

@@ -127,6 +127,10 @@ def _inspect_csv(body: bytes, settings: Settings) -> RequestFacts:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise FrontError("invalid_csv", "the CSV body is not UTF-8 text") from None
+    # The csv module caps a field at 128 KB by default, process-wide; a base64 photo is larger.
+    # The body's own limit is the right cap (the setting only ever grows, so threads agree).
+    if csv.field_size_limit() < settings.max_request_bytes:
+        csv.field_size_limit(settings.max_request_bytes)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows, image_bytes, at = 0, 0, None
     try:
