@@ -163,7 +163,13 @@ def main(device: str = typer.Option("auto", help="auto, cpu, cuda"),
           f"device {device}, {images} images per batch, medians of {repeats}")
     pipeline = Pipeline(models, settings=settings.model_copy(update={"max_batch": max(64, images)}))
     all_tasks = ",".join(models)
-    pipeline.annotate(photos[:8], tasks=all_tasks)  # warm-up: workers, kernels, allocator
+    warm = pipeline.annotate(photos[:16], tasks=all_tasks)  # warm-up: workers, kernels, allocator
+    failed = {f"{a.id or i}:{task}": e.code for i, a in enumerate(warm) for task, e in a.task_errors.items()}
+    if failed or any(a.error for a in warm):
+        raise SystemExit(f"models failed on {device}: {failed or [a.error for a in warm]}; figures would be wrong")
+    bus = warm[0]
+    print(f"check: first photo top-1 {bus.results['classify'].labels[0].label!r}, "
+          f"{len(bus.results['faces'].faces)} faces, boxes {[f.box for f in bus.results['faces'].faces]}")
 
     # --- stages of one classify batch -----------------------------------------------------
     print("stages (classify, MobileNetV2, one batch):")
@@ -209,6 +215,11 @@ def main(device: str = typer.Option("auto", help="auto, cpu, cuda"),
     mtcnn = faces.mtcnn
     t_before = _median_time(lambda: [mtcnn.detect(d.image, landmarks=True) for d in face_decoded], repeats, device)
     t_after = _median_time(lambda: pipeline.annotate_decoded(face_decoded, [["faces"]] * n), repeats, device)
+    before = [mtcnn.detect(d.image, landmarks=True) for d in face_decoded]
+    after = pipeline.annotate_decoded(face_decoded, [["faces"]] * n)
+    kept = [sum(1 for p in (probs if boxes is not None else []) if p >= 0.9) for boxes, probs, _ in before]
+    same = sum(k == len(a.results["faces"].faces) for k, a in zip(kept, after))
+    print(f"  check: face counts equal on {same}/{n} photos (facenet-pytorch vs engine, score >= 0.9)")
     row("facenet-pytorch MTCNN.detect, one image at a time (before)", n / t_before, "img/s")
     row("engine: batched MTCNN, attributes, results (after)", n / t_after, "img/s",
         f"= {t_before / t_after:.1f}x")
