@@ -38,7 +38,11 @@ def make_deterministic(seed: int, threads: int) -> None:
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: seed a worker's Python and NumPy from the seed torch gave it."""
+    """DataLoader ``worker_init_fn``: seed a worker's Python and NumPy from the seed torch gave it.
+
+    torch (1.9 and later) does this itself; saying it here keeps an augmentation's draws tied to
+    the loader's generator whatever the torch version or the start method of the workers.
+    """
     import torch
 
     seed = torch.initial_seed() % 2**32  # the loader's generator seed + worker_id

@@ -2,8 +2,9 @@
 
 Each run is a separate interpreter (a seed is process state), doing what train_classifier does
 in small: a shuffled DataLoader with two workers whose items draw from Python's, NumPy's and
-torch's generators, and a few AdamW steps of MobileNetV2. Run this file as a script to print
-one run's fingerprint: ``python tests/unit/test_determinism.py cpu``.
+torch's generators, and a few AdamW steps of a small convolutional net (convolutions, batch norm,
+and adaptive pooling, whose CUDA backward pass torch flags as nondeterministic). Run this file
+as a script to print one run's fingerprint: ``python tests/unit/test_determinism.py cpu``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 def fingerprint(device: str) -> dict[str, object]:
     """Train a few steps; the digests of every batch and of the final weights, and each worker's draws."""
     import torch
-    import torchvision
+    from torch import nn
     from torch.utils.data import DataLoader, Dataset
 
     from training.determinism import make_deterministic, seed_worker
@@ -49,7 +50,17 @@ def fingerprint(device: str) -> dict[str, object]:
         worker_init_fn=seed_worker,
         generator=torch.Generator().manual_seed(0),
     )
-    net = torchvision.models.mobilenet_v2(num_classes=3).to(device)
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 3),
+    ).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
     batches, by_worker = [], {}
     for x, y, worker in loader:
@@ -81,7 +92,7 @@ def test_two_fresh_cpu_runs_train_to_identical_weights():
     first, second = _fresh_run("cpu"), _fresh_run("cpu")
     assert first == second
     assert first["threads"] == 2
-    # each worker drew its own numbers: seed_worker gave them different seeds, not the parent's copy
+    # each worker drew its own numbers, not a copy of the other's (a forked worker inherits its parent's state)
     assert first["by_worker"]["0"] != first["by_worker"]["1"]
 
 
