@@ -21,6 +21,7 @@ from typing import Iterable
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from vision.adapters import adapter_class
 from vision.errors import ModelSpecError
 from vision.spec import ModelSpec
 
@@ -28,15 +29,6 @@ BUNDLE_FILE = "bundle.yaml"
 SPEC_FILE = "spec.yaml"
 WEIGHTS_DIR = "weights"
 
-# Families whose weight folder holds more than the model needs: copy only what the adapter
-# reads (vision/adapters/*), so a version carries 2 MB of MTCNN, not a whole package folder.
-_FAMILY_FILES: dict[str, tuple[str, ...]] = {
-    "mtcnn": ("pnet.pt", "rnet.pt", "onet.pt", "attributes"),
-}
-_FAMILY_GLOBS: dict[str, tuple[str, ...]] = {
-    # the first match of each, sorted, as RapidOcr.load picks them
-    "rapidocr": ("*det*.onnx", "*cls*.onnx", "*rec*.onnx"),
-}
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".gitkeep", ".git", ".cache", "*.lock")
 
 
@@ -95,8 +87,8 @@ def copy_weights(source: Path, dest: Path, family: str | None = None) -> Path:
 
     A single file lands as ``dest/<file name>`` and that file is returned; a folder is copied
     with symlinks resolved (Hugging Face caches are symlinks into a blob store) and ``dest``
-    is returned. For families in _FAMILY_FILES/_FAMILY_GLOBS only the files the adapter reads
-    are copied.
+    is returned. Where the family's adapter names the files it reads (``weight_files``,
+    ``weight_globs``), only those are copied: a version carries 2 MB of MTCNN, not a package.
     """
     source, dest = Path(source), Path(dest)
     if not source.exists():
@@ -109,13 +101,14 @@ def copy_weights(source: Path, dest: Path, family: str | None = None) -> Path:
         target = dest / source.name
         shutil.copy2(source, target)
         return target
-    if family in _FAMILY_FILES:
-        found = [source / n for n in _FAMILY_FILES[family] if (source / n).exists()]
+    adapter = adapter_class(family) if family else None
+    if adapter is not None and adapter.weight_files:
+        found = [source / n for n in adapter.weight_files if (source / n).exists()]
         if not found:
-            raise ModelSpecError(f"{source} holds none of {', '.join(_FAMILY_FILES[family])} ({family} weights)")
-    elif family in _FAMILY_GLOBS:
+            raise ModelSpecError(f"{source} holds none of {', '.join(adapter.weight_files)} ({family} weights)")
+    elif adapter is not None and adapter.weight_globs:
         found = []
-        for pattern in _FAMILY_GLOBS[family]:
+        for pattern in adapter.weight_globs:
             matches = sorted(source.glob(pattern))
             if not matches:
                 raise ModelSpecError(f"{source} has no {pattern} file ({family} weights)")

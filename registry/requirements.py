@@ -2,7 +2,7 @@
 
 MLflow's requirement inference is slow and has been seen to drop torch and pillow, so every
 model is logged with an explicit list: what the shipped code (vision + registry) imports,
-plus what each model family's adapter imports.
+plus what each model family's adapter declares it imports (``Adapter.requirements``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
+from vision.adapters import adapter_class
 from vision.errors import ModelSpecError
 
 LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.lock"
@@ -21,23 +22,6 @@ LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.lock"
 # and settings stack, and torch (every adapter runs under torch.inference_mode).
 BASE = ("mlflow", "cloudpickle", "pandas", "numpy", "pillow", "pillow_heif", "pydantic", "pydantic-settings",
         "PyYAML", "torch")
-
-_HF = ("transformers", "tokenizers", "safetensors", "huggingface_hub", "torchvision")  # fast image processors use torchvision
-FAMILY_PACKAGES: dict[str, tuple[str, ...]] = {
-    "torchvision": ("torchvision",),
-    "torchvision-embed": ("torchvision",),
-    "mtcnn": ("torchvision", "facenet-pytorch"),
-    "rapidocr": ("rapidocr", "onnxruntime"),
-    "hf-classifier": _HF,
-    "hf-detector": (*_HF, "timm"),  # DETR checkpoints name timm backbones
-    "hf-captioner": _HF,
-    "clip": _HF,
-    "clip-embed": _HF,
-    "yolo": ("ultralytics", "torchvision"),
-    "properties": (),
-    "describe": (),
-}
-
 
 def spec_families(spec) -> list[str]:
     """The families a spec's adapter builds: its own, plus a faces model's attribute classifier."""
@@ -80,7 +64,5 @@ def pip_requirements(families: Iterable[str], lock_path: Path | None = None) -> 
     lock_path = lock_path or LOCK_FILE
     packages: list[str] = list(BASE)
     for family in families:
-        if family not in FAMILY_PACKAGES:
-            raise ModelSpecError(f"no pinned requirements are known for model family {family!r}")
-        packages.extend(FAMILY_PACKAGES[family])
+        packages.extend(adapter_class(family).requirements)  # an unknown family is a ModelSpecError
     return [_pin(p, lock_path) for p in dict.fromkeys(packages)]

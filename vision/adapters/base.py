@@ -73,6 +73,12 @@ class Adapter(ABC):
     needs_weights: ClassVar[bool] = True
     #: the engine's batch cap for this family when neither the spec nor IDAAS_MAX_BATCH says
     default_max_batch: ClassVar[int | None] = None
+    #: the packages (PyPI names) this family imports beyond the core: a logged version pins them
+    requirements: ClassVar[tuple[str, ...]] = ()
+    #: when the weights are a folder holding more than the model reads: the entries to copy into
+    #: a registered version (exact names), or one glob per file (the first match of each, sorted)
+    weight_files: ClassVar[tuple[str, ...]] = ()
+    weight_globs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: ModelSpec, weights: Path | None = None, device: str | None = None):
         if spec.task != self.task:

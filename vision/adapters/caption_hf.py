@@ -10,7 +10,7 @@ import torch
 
 from vision.adapters.base import Adapter
 from vision.adapters.params import CaptionParams
-from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
+from vision.adapters.hf_folders import HF_REQUIREMENTS, ProcessorInput, from_folder, place, pretrained_folder
 from vision.errors import ModelSpecError
 from vision.image_input import DecodedImage
 from vision.results import CaptionResult
@@ -19,6 +19,7 @@ from vision.results import CaptionResult
 class HFCaptioner(ProcessorInput, Adapter):
     task = "caption"
     family = "hf-captioner"
+    requirements = HF_REQUIREMENTS
     Params = CaptionParams
 
     def load(self, weights: Path | None) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from vision.adapters.base import Adapter
 from vision.adapters.params import ClassifyParams
-from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
+from vision.adapters.hf_folders import HF_REQUIREMENTS, ProcessorInput, from_folder, place, pretrained_folder
 from vision.errors import ModelSpecError
 from vision.image_input import DecodedImage
 from vision.results import ClassifyResult, Label
@@ -27,6 +27,7 @@ def ranked_labels(probs: torch.Tensor, labels: Sequence[str], top_k: int, min_sc
 class HFClassifier(ProcessorInput, Adapter):
     task = "classify"
     family = "hf-classifier"
+    requirements = HF_REQUIREMENTS
     Params = ClassifyParams
     forward_params = ()  # top_k and min_score only choose among the same scores
 

@@ -17,6 +17,7 @@ from vision.results import ClassifyResult, Label
 class TorchvisionClassifier(ImagenetInput, Adapter):
     task = "classify"
     family = "torchvision"
+    requirements = ("torchvision",)
     Params = ClassifyParams
     forward_params = ()  # top_k and min_score only choose among the same scores
 

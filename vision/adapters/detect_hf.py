@@ -10,7 +10,7 @@ import torch
 
 from vision.adapters.base import Adapter
 from vision.adapters.params import DetectParams
-from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
+from vision.adapters.hf_folders import HF_REQUIREMENTS, ProcessorInput, from_folder, place, pretrained_folder
 from vision.image_input import DecodedImage
 from vision.results import DetectedObject, DetectResult
 
@@ -44,6 +44,7 @@ def legacy_timm_config(folder: Path) -> Any:
 class HFDetector(ProcessorInput, Adapter):
     task = "detect"
     family = "hf-detector"
+    requirements = HF_REQUIREMENTS + ("timm",)  # DETR checkpoints name timm backbones
     Params = DetectParams
 
     def load(self, weights: Path | None) -> None:

@@ -31,6 +31,7 @@ def checkpoint_file(weights: Path | None) -> Path:
 class YoloDetector(Adapter):
     task = "detect"
     family = "yolo"
+    requirements = ("ultralytics", "torchvision")
     Params = DetectParams  # both go into Ultralytics' NMS, so they are forward parameters
 
     def load(self, weights: Path | None) -> None:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from vision.adapters.base import Adapter
-from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
+from vision.adapters.hf_folders import HF_REQUIREMENTS, ProcessorInput, from_folder, place, pretrained_folder
 from vision.adapters.torchvision_nets import ImagenetInput, build_net
 from vision.adapters.zeroshot_clip import features
 from vision.errors import ModelSpecError
@@ -43,6 +43,7 @@ def drop_head(net: nn.Module, layer: str | None = None) -> nn.Module:
 class ClipEmbedder(ProcessorInput, Adapter):
     task = "embed"
     family = "clip-embed"
+    requirements = HF_REQUIREMENTS
 
     def load(self, weights: Path | None) -> None:
         from transformers import AutoImageProcessor, CLIPModel
@@ -61,6 +62,7 @@ class ClipEmbedder(ProcessorInput, Adapter):
 class TorchvisionEmbedder(ImagenetInput, Adapter):
     task = "embed"
     family = "torchvision-embed"
+    requirements = ("torchvision",)
 
     def load(self, weights: Path | None) -> None:
         opts = self.spec.options

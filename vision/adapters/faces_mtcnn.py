@@ -110,6 +110,8 @@ def eye_darkness(image: np.ndarray, points: np.ndarray) -> float:
 class MtcnnFaces(Adapter):
     task = "faces"
     family = "mtcnn"
+    requirements = ("torchvision", "facenet-pytorch")
+    weight_files = ("pnet.pt", "rnet.pt", "onet.pt", "attributes")
     Params = FacesParams
     default_max_batch = 16
     forward_params = ()  # MTCNN's own thresholds are fixed; these filter its faces afterwards

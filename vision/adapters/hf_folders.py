@@ -12,6 +12,8 @@ from vision.errors import WeightsUnavailableError
 from vision.image_input import DecodedImage
 
 T = TypeVar("T")
+# What every Hugging Face family imports (fast image processors use torchvision).
+HF_REQUIREMENTS = ("transformers", "tokenizers", "safetensors", "huggingface_hub", "torchvision")
 
 
 def pretrained_folder(weights: Path | None, family: str) -> Path:

@@ -19,6 +19,8 @@ _ROLES = {"Det": "*det*.onnx", "Cls": "*cls*.onnx", "Rec": "*rec*.onnx"}
 class RapidOcr(Adapter):
     task = "ocr"
     family = "rapidocr"
+    requirements = ("rapidocr", "onnxruntime")
+    weight_globs = ("*det*.onnx", "*cls*.onnx", "*rec*.onnx")  # the files load() picks, by role
     Params = OcrParams
 
     def load(self, weights: Path | None) -> None:

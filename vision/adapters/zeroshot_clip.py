@@ -16,7 +16,7 @@ import torch
 from vision.adapters.base import Adapter
 from vision.adapters.params import MAX_ZEROSHOT_LABELS, ZeroShotParams
 from vision.adapters.classify_hf import ranked_labels
-from vision.adapters.hf_folders import ProcessorInput, from_folder, place, pretrained_folder
+from vision.adapters.hf_folders import HF_REQUIREMENTS, ProcessorInput, from_folder, place, pretrained_folder
 from vision.errors import BadRequestError, ModelSpecError
 from vision.image_input import DecodedImage
 from vision.results import ZeroShotResult
@@ -43,6 +43,7 @@ def features(output: Any) -> torch.Tensor:
 class ClipZeroShot(ProcessorInput, Adapter):
     task = "zeroshot"
     family = "clip"
+    requirements = HF_REQUIREMENTS
     Params = ZeroShotParams
 
     def load(self, weights: Path | None) -> None:
