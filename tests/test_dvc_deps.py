@@ -153,22 +153,28 @@ def _changed_code(status: dict, stage: str) -> dict[str, str]:
     return changed
 
 
+def _stand_in_outputs(clone: Path, stages: dict[str, dict]) -> None:
+    """A clone has no DVC cache and so no outputs: stand-ins let `dvc commit` record the current
+    code in dvc.lock, a clean starting point however old the committed lock is."""
+    for stage in stages.values():
+        for out in stage.get("outs", []) + stage.get("metrics", []):
+            path = clone / (next(iter(out)) if isinstance(out, dict) else out)
+            if path.exists():
+                continue
+            if path.suffix:  # a file output: metrics.json, registered.json
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("{}\n")
+            else:
+                path.mkdir(parents=True)
+                (path / "stand-in.txt").write_text("no output in a fresh clone\n")
+
+
 def test_a_comment_appended_to_any_imported_module_makes_dvc_status_report_the_stage(tmp_path):
     clone = tmp_path / "clone"
     _fresh_copy(clone)
     subprocess.run(["git", "init", "-q"], cwd=clone, check=True)
     stages = _stages(clone)
-    # A clone has no DVC cache and so no outputs; stand-ins let `dvc commit` record the current
-    # code in dvc.lock, which gives a clean starting point however old the committed lock is.
-    for stage in stages.values():
-        for out in stage.get("outs", []) + stage.get("metrics", []):
-            path = clone / (next(iter(out)) if isinstance(out, dict) else out)
-            if path.suffix:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.exists() or path.write_text("{}\n")
-            elif not path.exists():
-                path.mkdir(parents=True)
-                (path / "stand-in.txt").write_text("no output in a fresh clone\n")
+    _stand_in_outputs(clone, stages)
     _dvc(["commit", "--force", "--quiet"], clone)
     before = json.loads(_dvc(["status", "--json"], clone).stdout or "{}")
     assert not any(_changed_code(before, name) for name in stages), before
