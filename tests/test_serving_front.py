@@ -296,7 +296,12 @@ def test_timeout_is_json_and_sigterm_drains(router_version, photo_bytes, idaas_h
     coffee = base64.b64encode(photo_bytes["coffee.png"]).decode()
     with running_server(f"models:/idaas/{router_version}", timeout=10, env={"IDAAS_MAX_BATCH": "2"}) as url:
         contract = Contract.fetch(url)
+        # The count is live: one OCR image answered is one more computed.
         computed_before, _ = _ocr_metrics(url)
+        one = json.dumps({"dataframe_records": [{"id": "c", "image": coffee}], "params": {"tasks": "ocr"}})
+        assert _post(url, one).status_code == 200
+        assert _ocr_metrics(url)[0] == computed_before + 1
+        computed_before += 1
         slow = json.dumps({"dataframe_records": [{"id": str(i), "image": page} for i in range(24)],
                            "params": {"tasks": "ocr"}})
         started = time.monotonic()
@@ -318,7 +323,6 @@ def test_timeout_is_json_and_sigterm_drains(router_version, photo_bytes, idaas_h
 
         # SIGTERM while a request is in flight: it still gets its answer, then the server exits.
         results: dict[str, requests.Response] = {}
-        one = json.dumps({"dataframe_records": [{"id": "c", "image": coffee}], "params": {"tasks": "ocr"}})
         worker = threading.Thread(target=lambda: results.update(r=_post(url, one)))
         worker.start()
         time.sleep(0.5)
