@@ -96,7 +96,16 @@ def _summary(task: str, value: Any) -> tuple[str, float | None, list[float] | No
         return key, (sum(o["score"] for o in objects) / len(objects) if objects else None), None
     if task == "faces":
         faces = value.get("faces") or []
-        return f"{len(faces)} faces", (sum(f["score"] for f in faces) / len(faces) if faces else None), None
+        # Attribute answers are part of what a version says: "sunglasses 1 yes, 1 unknown" differs
+        # from "sunglasses 2 yes" (an abstention is its own answer, never counted as a no).
+        states: dict[str, Counter] = {}
+        for face in faces:
+            for attr, score in (face.get("attributes") or {}).items():
+                states.setdefault(attr, Counter())["unknown" if score is None else "yes" if score >= 0.5 else "no"] += 1
+        key = f"{len(faces)} faces" + "".join(
+            f"; {attr} " + ", ".join(f"{n} {state}" for state, n in sorted(c.items()))
+            for attr, c in sorted(states.items()))
+        return key, (sum(f["score"] for f in faces) / len(faces) if faces else None), None
     if task == "ocr":
         lines = value.get("lines") or []
         text = " ".join(str(value.get("text", "")).lower().split())

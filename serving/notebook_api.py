@@ -163,11 +163,16 @@ def _box(box: Sequence[float]) -> dict[str, float]:
 
 
 def faces(scored: pd.DataFrame, keep: Iterable[str] = ("id",)) -> pd.DataFrame:
-    """One row per face: ``keep`` columns, face (0, 1 ...), x1, y1, x2, y2, score, one column per attribute."""
+    """One row per face: ``keep`` columns, face (0, 1 ...), x1, y1, x2, y2, score, one column per
+    attribute (NaN where the scorer abstained) and ``<attribute>_abstention`` (its reason code)."""
     rows = []
     for kept, answer in _answers(scored, "faces", keep):
         for n, face in enumerate(answer.get("faces", [])):
-            rows.append({**kept, "face": n, **_box(face["box"]), "score": face["score"], **face.get("attributes", {})})
+            reasons = face.get("abstentions") or {}
+            attrs = face.get("attributes") or {}
+            rows.append({**kept, "face": n, **_box(face["box"]), "score": face["score"],
+                         **{k: (float("nan") if v is None else v) for k, v in attrs.items()},
+                         **{f"{k}_abstention": reasons.get(k) for k in attrs}})
     return pd.DataFrame(rows, columns=None if rows else [*keep, "face", "x1", "y1", "x2", "y2", "score"])
 
 

@@ -45,7 +45,9 @@ def draw(image: Image.Image, answer: ImageAnswer) -> Image.Image:
     faces = answer.results.get("faces")
     if isinstance(faces, FacesResult):
         for face in faces.faces:
-            attrs = " ".join(f"{k} {v:.2f}" for k, v in face.attributes.items() if v >= 0.5)
+            # Abstentions are drawn as such ("sunglasses ?"), never left to look like a "no".
+            attrs = " ".join(f"{k} ?" if v is None else f"{k} {v:.2f}" for k, v in face.attributes.items()
+                             if v is None or v >= 0.5)
             labelled_box(face.box, f"face {face.score:.2f} {attrs}".strip(), _COLORS["faces"])
             r = line + 1
             for x, y in face.landmarks.values():

@@ -7,7 +7,7 @@ original, upright image.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,11 +49,34 @@ class DetectResult(_Result):
     objects: list[DetectedObject]
 
 
+AbstentionCode = Literal["face_too_small", "occluded_landmarks", "grayscale", "low_contrast", "low_confidence"]
+AttributeState = Literal["yes", "no", "unknown"]
+
+
 class Face(BaseModel):
     box: Box
     score: float
     landmarks: dict[str, Point] = Field(default_factory=dict)
-    attributes: dict[str, float] = Field(default_factory=dict)
+    attributes: dict[str, float | None] = Field(
+        default_factory=dict, description="score in [0, 1] per attribute; null when the scorer abstained")
+    abstentions: dict[str, AbstentionCode] = Field(
+        default_factory=dict, description="why each null attribute was not scored (vision/face_quality.py)")
+
+    def state(self, attribute: str, threshold: float = 0.5) -> AttributeState | None:
+        """yes / no / unknown (abstained) for one attribute; None when it was not scored at all."""
+        if attribute not in self.attributes:
+            return None
+        value = self.attributes[attribute]
+        if value is None:
+            return "unknown"
+        return "yes" if value >= threshold else "no"
+
+    def attribute_text(self, attribute: str) -> str:
+        """"sunglasses 0.98" or "sunglasses unknown (grayscale)", for people reading summaries."""
+        value = self.attributes.get(attribute)
+        if value is None:
+            return f"{attribute} unknown ({self.abstentions.get(attribute, 'abstained')})"
+        return f"{attribute} {value:.2f}"
 
 
 class FacesResult(_Result):

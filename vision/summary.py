@@ -21,7 +21,7 @@ def summarise(answer: ImageAnswer) -> str:
         faces = r["faces"].faces
         lines.append(f"  faces:      {len(faces)}")
         for f in faces:
-            attrs = ", ".join(f"{k} {v:.2f}" for k, v in f.attributes.items())
+            attrs = ", ".join(f.attribute_text(k) for k in f.attributes)
             lines.append(f"    box {[round(v) for v in f.box]} score {f.score:.2f}" + (f"  ({attrs})" if attrs else ""))
     if "caption" in r:
         lines.append(f"  caption:    {r['caption'].caption}")

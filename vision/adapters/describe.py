@@ -30,22 +30,28 @@ def _count(n: int, noun: str) -> str:
     return f"{word} {_PLURALS.get(noun, noun + 's')}"
 
 
-def _faces_phrase(faces: FacesResult, threshold: float) -> str | None:
+def _faces_phrase(faces: FacesResult, threshold: float) -> tuple[str | None, list[str]]:
+    """("two people, both wearing sunglasses", notes). An abstained attribute is never asserted
+    either way; it becomes a note: "sunglasses: unknown", "sunglasses: unknown for 2 of them"."""
     n = len(faces.faces)
     if n == 0:
-        return None
+        return None, []
     phrase = _count(n, "person")
+    notes: list[str] = []
     for attribute, words in _ATTRIBUTE_PHRASES.items():
-        having = sum(1 for f in faces.faces if f.attributes.get(attribute, 0.0) >= threshold)
-        if having == 0:
-            continue
-        if n == 1:
+        states = [f.state(attribute, threshold) for f in faces.faces]
+        having, unknown = states.count("yes"), states.count("unknown")
+        if having == n == 1:
             phrase += f" {words}"
         elif having == n:
             phrase += f", {'both' if n == 2 else 'all'} {words}"
-        else:
+        elif having:
             phrase += f", {having} of them {words}"
-    return phrase
+        if unknown == n:
+            notes.append(f"{attribute}: unknown")
+        elif unknown:
+            notes.append(f"{attribute}: unknown for {unknown} of them")
+    return phrase, notes
 
 
 def _objects_phrase(detect: DetectResult, skip_people: bool) -> str | None:
@@ -80,13 +86,14 @@ def compose_description(results: Mapping[str, TaskResult], *, min_score: float =
     if isinstance(caption, CaptionResult) and caption.caption.strip():
         parts.append(caption.caption.strip().rstrip("."))
     faces = results.get("faces")
-    people = _faces_phrase(faces, min_score) if isinstance(faces, FacesResult) else None
+    people, unknowns = _faces_phrase(faces, min_score) if isinstance(faces, FacesResult) else (None, [])
     detect = results.get("detect")
     objects = _objects_phrase(detect, skip_people=people is not None) if isinstance(detect, DetectResult) else None
     if people and objects:
         parts.append(f"{people}, with {objects}")
     elif people or objects:
         parts.append(people or objects)
+    parts.extend(unknowns)
     for key in ("classify", "zeroshot"):
         labelled = results.get(key)
         if isinstance(labelled, (ClassifyResult, ZeroShotResult)) and labelled.labels:

@@ -9,6 +9,10 @@ model (``options.attributes``):
                                   ``<weights>/attributes``
   ``{"method": "model", "family": "torchvision"|"hf-classifier", "labels": {"sunglasses":
   "sunglasses"}}``                 a classifier's probability of the named class
+
+Every attribute is a score or ``None`` with a reason code in ``Face.abstentions``: the checks
+and floors (``abstain_on``, ``min_eye_distance``, ``min_face_px``, ``min_confidence``, ...) are
+in vision/face_quality.py and are set per model next to ``method``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from PIL import Image
 from vision.adapters.base import Adapter
 from vision.adapters.mtcnn_batched import detect_batch
 from vision.adapters.params import FacesParams
+from vision.face_quality import QualityFloors, abstention, confident
 from vision.image_input import DecodedImage
 from vision.results import Face, FacesResult
 from vision.spec import ModelSpec
@@ -130,6 +135,7 @@ class MtcnnFaces(Adapter):
                     getattr(self.mtcnn, name).load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
         self.mtcnn.eval()
         self.attributes = dict(opts.get("attributes") or {})
+        self.floors = QualityFloors.from_options(self.attributes)
         self._attribute_model = None
         if self.attributes.get("method") == "model":
             self._attribute_model = self._load_attribute_model(Path(weights) / "attributes" if weights else None)
@@ -200,20 +206,48 @@ class MtcnnFaces(Adapter):
             out.append(FacesResult(faces=[
                 Face(box=decoded.to_original(box.tolist()), score=round(prob, 4),
                      landmarks={n: decoded.to_original(p.tolist()) for n, p in zip(LANDMARKS, pts)},
-                     attributes=attrs)
-                for (box, prob, pts), attrs in zip(faces, attributes)]))
+                     attributes=attrs, abstentions=reasons)
+                for (box, prob, pts), (attrs, reasons) in zip(faces, attributes)]))
         return out
 
-    def _score_attributes(self, decoded: DecodedImage, faces: list) -> list[dict[str, float]]:
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        if self.attributes.get("method") == "eye-darkness":
+            return ("sunglasses",)
+        return tuple(self.attributes.get("prompts") or self.attributes.get("labels") or ())
+
+    def _score_attributes(self, decoded: DecodedImage, faces: list) -> list[tuple[dict, dict]]:
+        """Per face: (attribute -> score or None, attribute -> abstention code)."""
         method = self.attributes.get("method")
         if not faces or not method:
-            return [{} for _ in faces]
+            return [({}, {}) for _ in faces]
+        rgb = np.asarray(decoded.image)
+        names = self.attribute_names
+        reasons = [abstention(rgb, box, pts, self.floors) for box, _, pts in faces]
+        readable = [i for i, reason in enumerate(reasons) if reason is None]
+        scored: list[dict[str, float]] = [{} for _ in faces]
         if method == "eye-darkness":
-            luma = np.asarray(decoded.image, dtype=np.float32).mean(axis=2)
-            return [{"sunglasses": round(eye_darkness(luma, pts), 4)} for _, _, pts in faces]
-        return self._model_attributes(decoded, faces)
+            luma = rgb.astype(np.float32).mean(axis=2)
+            for i in readable:
+                scored[i] = {"sunglasses": round(eye_darkness(luma, faces[i][2]), 4)}
+        elif readable:
+            for i, scores in zip(readable, self._model_attributes(decoded, [faces[i] for i in readable])):
+                scored[i] = scores
+        out: list[tuple[dict, dict]] = []
+        for i in range(len(faces)):
+            values: dict[str, float | None] = {}
+            why: dict[str, str] = {}
+            for name in names:
+                value = scored[i].get(name)
+                reason = reasons[i] or (None if value is None or confident(value, self.floors) else "low_confidence")
+                values[name] = None if reason else value
+                if reason:
+                    why[name] = reason
+            out.append((values, why))
+        return out
 
     def _model_attributes(self, decoded: DecodedImage, faces: list) -> list[dict[str, float]]:
+        """Scores of the learned attribute model on padded crops of faces that passed the checks."""
         from vision.image_input import DecodedImage as _D
 
         crops = []
