@@ -29,8 +29,12 @@ from vision.samples import sample_photos
 from vision.settings import apply_offline_env
 
 PHOTOS = ("bus.jpg", "zidane.jpg", "grace_hopper.jpg", "coffee.png", "page.png", "chelsea.png")
-SINGLE = {"classify": "classify-mobilenet-v2", "faces": "faces-mtcnn", "ocr": "ocr-rapidocr",
-          "properties": "properties"}
+SINGLE = {
+    "classify": "classify-mobilenet-v2",
+    "faces": "faces-mtcnn",
+    "ocr": "ocr-rapidocr",
+    "properties": "properties",
+}
 TASKS = ",".join(SINGLE)
 
 
@@ -45,9 +49,10 @@ def main() -> None:
     with ExitStack() as stack:
         router = IdaasClient(stack.enter_context(running_server(f"models:/idaas/{router_version}")))
         # The single-model servers are the plain-MLflow way, so plain `mlflow models serve`.
-        singles = {task: IdaasClient(stack.enter_context(running_server(f"models:/{name}@production",
-                                                                        plain_mlflow=True)))
-                   for task, name in SINGLE.items()}
+        singles = {
+            task: IdaasClient(stack.enter_context(running_server(f"models:/{name}@production", plain_mlflow=True)))
+            for task, name in SINGLE.items()
+        }
         for client in [router, *singles.values()]:  # warm-up: first calls load lazily-built state
             client.annotate([photos["bus.jpg"]])
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import requests
 
@@ -12,8 +13,13 @@ from vision.errors import BadRequestError, ErrorCode, IdaasError, OverloadedErro
 from vision.results import ImageAnswer
 
 # HTTP status -> the error a caller catches (the front's table is serving/front/errors.py).
-_ERRORS: dict[int, type[IdaasError]] = {400: BadRequestError, 413: BadRequestError, 415: BadRequestError,
-                                        503: OverloadedError, 504: RequestTimeoutError}
+_ERRORS: dict[int, type[IdaasError]] = {
+    400: BadRequestError,
+    413: BadRequestError,
+    415: BadRequestError,
+    503: OverloadedError,
+    504: RequestTimeoutError,
+}
 
 
 def _b64(image: bytes | str | Path) -> str:
@@ -25,8 +31,14 @@ def _b64(image: bytes | str | Path) -> str:
 
 
 class IdaasClient:
-    def __init__(self, url: str, *, timeout: float = 120.0, session: requests.Session | None = None,
-                 auth: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 120.0,
+        session: requests.Session | None = None,
+        auth: tuple[str, str] | None = None,
+    ):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.session = session or requests.Session()
@@ -40,8 +52,14 @@ class IdaasClient:
         except requests.RequestException:
             return False
 
-    def request_body(self, images: Sequence[bytes | str | Path], *, ids: Sequence[str] | None = None,
-                     tasks: str | Sequence[str] | None = None, **params: Any) -> dict[str, Any]:
+    def request_body(
+        self,
+        images: Sequence[bytes | str | Path],
+        *,
+        ids: Sequence[str] | None = None,
+        tasks: str | Sequence[str] | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
         """The JSON body of the wire contract (docs/wire-contract.md)."""
         ids = list(ids) if ids is not None else [str(i) for i in range(len(images))]
         body_params = {k: v for k, v in params.items() if v is not None}
@@ -54,8 +72,9 @@ class IdaasClient:
 
     def annotate_raw(self, images: Sequence[bytes | str | Path], **kwargs: Any) -> list[dict[str, Any]]:
         """The wire rows, exactly as the server sent them."""
-        response = self.session.post(f"{self.url}/invocations", json=self.request_body(images, **kwargs),
-                                     timeout=self.timeout)
+        response = self.session.post(
+            f"{self.url}/invocations", json=self.request_body(images, **kwargs), timeout=self.timeout
+        )
         self.last_request_id = response.headers.get("x-request-id")
         if response.status_code != 200:
             raise _error(response)

@@ -73,7 +73,8 @@ class Stats:
     def summary(self) -> dict:
         lat = sorted(self.latencies)
         return {
-            "requests": self.requests, "statuses": dict(self.statuses),
+            "requests": self.requests,
+            "statuses": dict(self.statuses),
             "5xx": sum(n for s, n in self.statuses.items() if s >= 500),
             "valid_photos": f"{self.valid_answered}/{self.valid_sent}",
             "corrupt_refused_in_row": f"{self.corrupt_refused}/{self.corrupt_sent}",
@@ -89,16 +90,22 @@ def _payloads(seed: int):
     photos = sample_photos()
     valid = {n: base64.b64encode(photos[n].read_bytes()).decode() for n in VALID if n in photos}
     bus = photos["bus.jpg"].read_bytes()
-    corrupt = {"truncated": base64.b64encode(bus[: len(bus) // 4]).decode(),
-               "html": base64.b64encode(b"<html><body>not a photo</body></html>").decode(),
-               "bad-base64": "%%%not base64%%%"}
+    corrupt = {
+        "truncated": base64.b64encode(bus[: len(bus) // 4]).decode(),
+        "html": base64.b64encode(b"<html><body>not a photo</body></html>").decode(),
+        "bad-base64": "%%%not base64%%%",
+    }
     rng = random.Random(seed)
     while True:
         roll = rng.random()
         tasks = rng.choice(TASK_SETS)
         if roll < 0.1:  # a bad request: the whole request is refused
-            yield "bad", {"dataframe_records": [{"id": "x", "image": valid["coffee.png"]}],
-                          "params": {"tasks": "teleport"}}, [], []
+            yield (
+                "bad",
+                {"dataframe_records": [{"id": "x", "image": valid["coffee.png"]}], "params": {"tasks": "teleport"}},
+                [],
+                [],
+            )
             continue
         names = rng.sample(sorted(valid), k=rng.randint(1, 2))
         rows = [{"id": n, "image": valid[n]} for n in names]
@@ -180,12 +187,20 @@ def scrape(url: str) -> dict[str, dict[str, float]] | None:
 
 
 def _growth(before: dict, after: dict) -> dict[str, dict]:
-    return {key: {k: int(v - before[key].get(k, 0)) for k, v in after[key].items() if v - before[key].get(k, 0)}
-            for key in after}
+    return {
+        key: {k: int(v - before[key].get(k, 0)) for k, v in after[key].items() if v - before[key].get(k, 0)}
+        for key in after
+    }
 
 
-def run_load(url: str, clients: int = 4, seconds: float = 60.0, max_requests: int = 5000,
-             warmup_requests: int = 16, id_prefix: str | None = None) -> dict:
+def run_load(
+    url: str,
+    clients: int = 4,
+    seconds: float = 60.0,
+    max_requests: int = 5000,
+    warmup_requests: int = 16,
+    id_prefix: str | None = None,
+) -> dict:
     """Warm up, measure memory, run the load (scraping /metrics meanwhile), measure memory
     again; returns the figures."""
     _loopback_only(url)
@@ -193,8 +208,10 @@ def run_load(url: str, clients: int = 4, seconds: float = 60.0, max_requests: in
     # buffers (torch, onnxruntime arenas), so memory after a one-client warm-up is not the
     # steady state that a leak would have to grow from.
     warm = Stats()
-    warm_threads = [threading.Thread(target=_client, args=(url, 1000 + i, time.monotonic() + 180, warm,
-                                                           warmup_requests)) for i in range(clients)]
+    warm_threads = [
+        threading.Thread(target=_client, args=(url, 1000 + i, time.monotonic() + 180, warm, warmup_requests))
+        for i in range(clients)
+    ]
     for t in warm_threads:
         t.start()
     for t in warm_threads:
@@ -204,8 +221,10 @@ def run_load(url: str, clients: int = 4, seconds: float = 60.0, max_requests: in
     counters_before = scrape(url)
     stats = Stats()
     deadline = time.monotonic() + seconds
-    threads = [threading.Thread(target=_client, args=(url, i, deadline, stats, max_requests, id_prefix))
-               for i in range(clients)]
+    threads = [
+        threading.Thread(target=_client, args=(url, i, deadline, stats, max_requests, id_prefix))
+        for i in range(clients)
+    ]
     started = time.monotonic()
     for t in threads:
         t.start()
@@ -222,10 +241,17 @@ def run_load(url: str, clients: int = 4, seconds: float = 60.0, max_requests: in
     if counters_before is not None:
         result["metrics_growth"] = _growth(counters_before, scrape(url))
         result["metrics_scrapes_during_run"] = scrapes_during
-    result.update({"clients": clients, "seconds": round(elapsed, 1),
-                   "requests_per_s": round(stats.requests / elapsed, 2),
-                   "rss_after_warmup_mb": round(rss_warm / 1e6, 1), "rss_after_run_mb": round(rss_after / 1e6, 1),
-                   "rss_growth": round(rss_after / rss_warm - 1, 4), "warmup_failures": warm.failures[:5]})
+    result.update(
+        {
+            "clients": clients,
+            "seconds": round(elapsed, 1),
+            "requests_per_s": round(stats.requests / elapsed, 2),
+            "rss_after_warmup_mb": round(rss_warm / 1e6, 1),
+            "rss_after_run_mb": round(rss_after / 1e6, 1),
+            "rss_growth": round(rss_after / rss_warm - 1, 4),
+            "warmup_failures": warm.failures[:5],
+        }
+    )
     return result
 
 

@@ -14,9 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import requests
 
@@ -32,19 +32,59 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def serve_command(model_uri: str = DEFAULT_MODEL_URI, *, host: str = "127.0.0.1", port: int = 5000,
-                  workers: int = 1, timeout: int = 60) -> list[str]:
+def serve_command(
+    model_uri: str = DEFAULT_MODEL_URI,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    workers: int = 1,
+    timeout: int = 60,
+) -> list[str]:
     """The exact command that serves a router version (the Dockerfile runs the same one)."""
-    return [sys.executable, "-m", "serving.front", "-m", model_uri, "--host", host, "--port", str(port),
-            "--workers", str(workers), "--timeout", str(timeout)]
+    return [
+        sys.executable,
+        "-m",
+        "serving.front",
+        "-m",
+        model_uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--timeout",
+        str(timeout),
+    ]
 
 
-def mlflow_serve_command(model_uri: str = DEFAULT_MODEL_URI, *, host: str = "127.0.0.1", port: int = 5000,
-                         workers: int = 1, timeout: int = 60) -> list[str]:
+def mlflow_serve_command(
+    model_uri: str = DEFAULT_MODEL_URI,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    workers: int = 1,
+    timeout: int = 60,
+) -> list[str]:
     """Plain `mlflow models serve` of the same model (no front): what MLflow-speaking platforms run."""
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
-    return [mlflow, "models", "serve", "-m", model_uri, "--env-manager", "local", "-h", host, "-p", str(port),
-            "-w", str(workers), "-t", str(timeout)]
+    return [
+        mlflow,
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "-h",
+        host,
+        "-p",
+        str(port),
+        "-w",
+        str(workers),
+        "-t",
+        str(timeout),
+    ]
 
 
 def serve_env(timeout: int = 60) -> dict[str, str]:
@@ -70,8 +110,10 @@ def wait_until_ready(url: str, process: subprocess.Popen | None = None, timeout:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise IdaasError(f"the model server exited with code {process.returncode} before it was ready; "
-                             "its log says why", ErrorCode.SERVER_UNAVAILABLE)
+            raise IdaasError(
+                f"the model server exited with code {process.returncode} before it was ready; its log says why",
+                ErrorCode.SERVER_UNAVAILABLE,
+            )
         try:
             if requests.get(f"{url}/ping", timeout=2).status_code == 200:
                 return
@@ -96,19 +138,34 @@ def stop(process: subprocess.Popen, grace: float = 15.0) -> None:
 
 
 @contextmanager
-def running_server(model_uri: str = DEFAULT_MODEL_URI, *, port: int | None = None, workers: int = 1,
-                   timeout: int = 60, log_path: Path | None = None, ready_timeout: float = 180.0,
-                   plain_mlflow: bool = False, env: dict[str, str] | None = None) -> Iterator[str]:
+def running_server(
+    model_uri: str = DEFAULT_MODEL_URI,
+    *,
+    port: int | None = None,
+    workers: int = 1,
+    timeout: int = 60,
+    log_path: Path | None = None,
+    ready_timeout: float = 180.0,
+    plain_mlflow: bool = False,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """Serve ``model_uri`` on 127.0.0.1 for the duration of the block (behind the front, or with
     plain `mlflow models serve`); yields the base URL. ``env`` adds variables for the server."""
     port = port or free_port()
     log_path = log_path or get_settings().home / "logs" / f"serve-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = (mlflow_serve_command if plain_mlflow else serve_command)(model_uri, port=port, workers=workers,
-                                                                        timeout=timeout)
+    command = (mlflow_serve_command if plain_mlflow else serve_command)(
+        model_uri, port=port, workers=workers, timeout=timeout
+    )
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, env={**serve_env(timeout), **(env or {})}, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            env={**serve_env(timeout), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         try:

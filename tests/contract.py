@@ -18,7 +18,7 @@ class Contract:
         self._validators: dict[str, Draft202012Validator] = {}
 
     @classmethod
-    def fetch(cls, url: str) -> "Contract":
+    def fetch(cls, url: str) -> Contract:
         response = requests.get(f"{url}/openapi.json", timeout=30)
         response.raise_for_status()
         return cls(response.json())
@@ -40,7 +40,8 @@ class Contract:
         if response.status_code == 200:
             self.check("InvocationResponse", response.json())
         elif errors_too:
-            assert str(response.status_code) in self.doc["paths"]["/invocations"]["post"]["responses"], \
+            assert str(response.status_code) in self.doc["paths"]["/invocations"]["post"]["responses"], (
                 response.status_code
+            )
             self.check("Error", response.json())
         return response

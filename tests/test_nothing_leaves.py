@@ -79,16 +79,20 @@ socket.getaddrinfo = getaddrinfo
 def _clean_env(home: Path, data: Path, guard: Path, log: Path) -> dict[str, str]:
     keep = ("PATH", "LANG", "LC_ALL", "TERM", "JAVA_HOME")
     env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.update({
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_DATA_HOME": str(home / ".local/share"), "XDG_STATE_HOME": str(home / ".local/state"),
-        "XDG_RUNTIME_DIR": str(home / ".run"),
-        "IDAAS_HOME": str(data),
-        "PYTHONPATH": os.pathsep.join([str(guard), str(REPO)]),
-        "IDAAS_NET_GUARD_LOG": str(log),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "XDG_DATA_HOME": str(home / ".local/share"),
+            "XDG_STATE_HOME": str(home / ".local/state"),
+            "XDG_RUNTIME_DIR": str(home / ".run"),
+            "IDAAS_HOME": str(data),
+            "PYTHONPATH": os.pathsep.join([str(guard), str(REPO)]),
+            "IDAAS_NET_GUARD_LOG": str(log),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -101,23 +105,40 @@ def test_the_demo_flow_writes_nothing_outside_the_data_dir_and_reaches_nothing(t
     python = str(REPO / ".venv/bin/python")
 
     # The guard is live in a child process: a connection off the machine is refused and recorded.
-    probe = subprocess.run([python, "-c", "import socket; socket.create_connection(('192.0.2.1', 80), timeout=2)"],
-                           env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    probe = subprocess.run(
+        [python, "-c", "import socket; socket.create_connection(('192.0.2.1', 80), timeout=2)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert probe.returncode != 0 and "refused by the test guard" in probe.stderr
     assert log.read_text().strip()
     log.unlink()
 
-    demo = subprocess.run([python, "-m", "idaas", "demo", "--out", str(tmp_path / "out")], env=env,
-                          capture_output=True, text=True, timeout=1500, cwd=tmp_path)
+    demo = subprocess.run(
+        [python, "-m", "idaas", "demo", "--out", str(tmp_path / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        cwd=tmp_path,
+    )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "server stopped" in demo.stdout and len(list((tmp_path / "out").glob("*.png"))) == 4
     batch = tmp_path / "photos"
     batch.mkdir()
     for name in ("page.png", "bus.jpg"):
         (batch / name).write_bytes(photos[name].read_bytes())
-    score = subprocess.run([python, "-m", "idaas", "score", str(batch), "-o", str(tmp_path / "scores.parquet"),
-                            "--tasks", "classify,ocr"],
-                           env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    score = subprocess.run(
+        [python, "-m", "idaas", "score", str(batch), "-o", str(tmp_path / "scores.parquet"), "--tasks", "classify,ocr"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
     assert score.returncode == 0, score.stdout[-3000:] + score.stderr[-3000:]
     assert (tmp_path / "scores.parquet").exists()
 

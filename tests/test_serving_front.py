@@ -63,8 +63,9 @@ def _parquet(table: pa.Table) -> bytes:
     return out.getvalue()
 
 
-def _assert_plain_refusal(response: requests.Response, status: int, code: str, contract: Contract,
-                          sent: bytes | str = b"") -> dict:
+def _assert_plain_refusal(
+    response: requests.Response, status: int, code: str, contract: Contract, sent: bytes | str = b""
+) -> dict:
     assert response.status_code == status, response.text[:500]
     assert response.headers["content-type"] == "application/json"
     assert len(response.content) <= 400, len(response.content)
@@ -76,7 +77,7 @@ def _assert_plain_refusal(response: requests.Response, status: int, code: str, c
     sent = sent.encode() if isinstance(sent, str) else sent
     # No run of the request longer than 40 bytes comes back (far under the 200-byte bound).
     for start in range(0, max(len(sent) - 40, 0), 20):
-        assert sent[start:start + 40] not in response.content
+        assert sent[start : start + 40] not in response.content
     assert response.headers.get("x-request-id")
     return payload
 
@@ -88,27 +89,149 @@ def contract(router_url) -> Contract:
 
 def _still_answers(url: str, photo: bytes) -> None:
     assert requests.get(f"{url}/ping", timeout=10).status_code == 200
-    body = {"dataframe_records": [{"id": "ok", "image": base64.b64encode(photo).decode()}],
-            "params": {"tasks": "classify"}}
+    body = {
+        "dataframe_records": [{"id": "ok", "image": base64.b64encode(photo).decode()}],
+        "params": {"tasks": "classify"},
+    }
     response = _post(url, json.dumps(body))
     assert response.status_code == 200 and response.json()["predictions"][0]["classify"]["labels"]
 
 
 def test_no_content_type_is_a_415(router_url, contract, photo_bytes):
     body = json.dumps({"dataframe_records": [{"id": "a", "image": "AAAA"}]})
-    payload = _assert_plain_refusal(_post(router_url, body, content_type=None), 415, "unsupported_media_type",
-                                    contract, body)
+    payload = _assert_plain_refusal(
+        _post(router_url, body, content_type=None), 415, "unsupported_media_type", contract, body
+    )
     assert "Content-Type" in payload["message"]
-    _assert_plain_refusal(_post(router_url, body, content_type="application/xml"), 415, "unsupported_media_type",
-                          contract, body)
+    _assert_plain_refusal(
+        _post(router_url, body, content_type="application/xml"), 415, "unsupported_media_type", contract, body
+    )
     _still_answers(router_url, photo_bytes["coffee.png"])
 
 
 def test_json_nested_100000_deep_is_a_400(router_url, contract, photo_bytes):
     body = "[" * 100_000 + "]" * 100_000
     _assert_plain_refusal(_post(router_url, body), 400, "json_too_deep", contract, body)
-    shallow_but_deep = json.dumps({"dataframe_records": [{"id": "a", "image": "AAAA"}], "params": {"x": [[[[[[[[[[[[[[[
-        [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}})
+    shallow_but_deep = json.dumps(
+        {
+            "dataframe_records": [{"id": "a", "image": "AAAA"}],
+            "params": {
+                "x": [
+                    [
+                        [
+                            [
+                                [
+                                    [
+                                        [
+                                            [
+                                                [
+                                                    [
+                                                        [
+                                                            [
+                                                                [
+                                                                    [
+                                                                        [
+                                                                            [
+                                                                                [
+                                                                                    [
+                                                                                        [
+                                                                                            [
+                                                                                                [
+                                                                                                    [
+                                                                                                        [
+                                                                                                            [
+                                                                                                                [
+                                                                                                                    [
+                                                                                                                        [
+                                                                                                                            [
+                                                                                                                                [
+                                                                                                                                    [
+                                                                                                                                        [
+                                                                                                                                            [
+                                                                                                                                                [
+                                                                                                                                                    [
+                                                                                                                                                        [
+                                                                                                                                                            [
+                                                                                                                                                                [
+                                                                                                                                                                    [
+                                                                                                                                                                        [
+                                                                                                                                                                            [
+                                                                                                                                                                                [
+                                                                                                                                                                                    [
+                                                                                                                                                                                        [
+                                                                                                                                                                                            [
+                                                                                                                                                                                                [
+                                                                                                                                                                                                    [
+                                                                                                                                                                                                        [
+                                                                                                                                                                                                            [
+                                                                                                                                                                                                                [
+                                                                                                                                                                                                                    [
+                                                                                                                                                                                                                        [
+                                                                                                                                                                                                                            [
+                                                                                                                                                                                                                                [
+                                                                                                                                                                                                                                    [
+                                                                                                                                                                                                                                        [
+                                                                                                                                                                                                                                            [
+                                                                                                                                                                                                                                                "deep"
+                                                                                                                                                                                                                                            ]
+                                                                                                                                                                                                                                        ]
+                                                                                                                                                                                                                                    ]
+                                                                                                                                                                                                                                ]
+                                                                                                                                                                                                                            ]
+                                                                                                                                                                                                                        ]
+                                                                                                                                                                                                                    ]
+                                                                                                                                                                                                                ]
+                                                                                                                                                                                                            ]
+                                                                                                                                                                                                        ]
+                                                                                                                                                                                                    ]
+                                                                                                                                                                                                ]
+                                                                                                                                                                                            ]
+                                                                                                                                                                                        ]
+                                                                                                                                                                                    ]
+                                                                                                                                                                                ]
+                                                                                                                                                                            ]
+                                                                                                                                                                        ]
+                                                                                                                                                                    ]
+                                                                                                                                                                ]
+                                                                                                                                                            ]
+                                                                                                                                                        ]
+                                                                                                                                                    ]
+                                                                                                                                                ]
+                                                                                                                                            ]
+                                                                                                                                        ]
+                                                                                                                                    ]
+                                                                                                                                ]
+                                                                                                                            ]
+                                                                                                                        ]
+                                                                                                                    ]
+                                                                                                                ]
+                                                                                                            ]
+                                                                                                        ]
+                                                                                                    ]
+                                                                                                ]
+                                                                                            ]
+                                                                                        ]
+                                                                                    ]
+                                                                                ]
+                                                                            ]
+                                                                        ]
+                                                                    ]
+                                                                ]
+                                                            ]
+                                                        ]
+                                                    ]
+                                                ]
+                                            ]
+                                        ]
+                                    ]
+                                ]
+                            ]
+                        ]
+                    ]
+                ]
+            },
+        }
+    )
     _assert_plain_refusal(_post(router_url, shallow_but_deep), 400, "json_too_deep", contract)
     _still_answers(router_url, photo_bytes["coffee.png"])
 
@@ -123,8 +246,9 @@ def test_invalid_json_of_10_mb_is_not_echoed(router_url, contract, photo_bytes):
 
 def test_garbage_parquet_and_broken_csv_get_plain_400s(router_url, contract, photo_bytes):
     garbage = b"PAR1" + os.urandom(4096) + b"PAR1"
-    _assert_plain_refusal(_post(router_url, garbage, "application/vnd.apache.parquet"), 400, "invalid_parquet",
-                          contract, garbage)
+    _assert_plain_refusal(
+        _post(router_url, garbage, "application/vnd.apache.parquet"), 400, "invalid_parquet", contract, garbage
+    )
     csv_body = 'id,image\n"a,' + SECRET + "\n"
     _assert_plain_refusal(_post(router_url, csv_body, "text/csv"), 400, "invalid_csv", contract, csv_body)
     not_utf8 = b"id,image\n\xff\xfe,\x00\n"
@@ -154,8 +278,10 @@ def test_ten_million_row_parquet_is_refused_before_it_is_built(router_url, contr
     response = _post(router_url, body, "application/vnd.apache.parquet")
     elapsed = time.monotonic() - started
     growth = server_rss(router_url) - before
-    print(f"10M-row Parquet ({len(body)} bytes): HTTP {response.status_code} in {elapsed:.3f} s, "
-          f"server memory {growth / 1e6:+.1f} MB")
+    print(
+        f"10M-row Parquet ({len(body)} bytes): HTTP {response.status_code} in {elapsed:.3f} s, "
+        f"server memory {growth / 1e6:+.1f} MB"
+    )
     payload = _assert_plain_refusal(response, 400, "too_many_images", contract)
     assert "10000000" in payload["message"]
     assert growth < 100e6, growth
@@ -164,16 +290,18 @@ def test_ten_million_row_parquet_is_refused_before_it_is_built(router_url, contr
 
 def test_parquet_that_inflates_past_the_limit_is_refused(router_url, contract):
     # 20 rows whose image text compresses 1000:1 to a small body, but would take 80 MB as a frame.
-    body = _parquet(pa.table({"id": [str(i) for i in range(20)],
-                              "image": ["A" * 4_000_000 + str(i) for i in range(20)]}))
+    body = _parquet(
+        pa.table({"id": [str(i) for i in range(20)], "image": ["A" * 4_000_000 + str(i) for i in range(20)]})
+    )
     assert len(body) < 1_000_000
-    _assert_plain_refusal(_post(router_url, body, "application/vnd.apache.parquet"), 413, "payload_too_large",
-                          contract)
+    _assert_plain_refusal(_post(router_url, body, "application/vnd.apache.parquet"), 413, "payload_too_large", contract)
 
 
 def test_a_5_mb_id_is_refused_not_echoed(router_url, contract, photo_bytes):
     big_id = SECRET + "x" * 5_000_000
-    body = json.dumps({"dataframe_records": [{"id": big_id, "image": base64.b64encode(photo_bytes["coffee.png"]).decode()}]})
+    body = json.dumps(
+        {"dataframe_records": [{"id": big_id, "image": base64.b64encode(photo_bytes["coffee.png"]).decode()}]}
+    )
     payload = _assert_plain_refusal(_post(router_url, body), 400, "metadata_too_large", contract, body)
     assert "besides its images" in payload["message"]
     _still_answers(router_url, photo_bytes["coffee.png"])
@@ -187,8 +315,9 @@ def test_too_many_rows_and_too_many_bytes(router_url, contract):
     assert status == 413 and json.loads(body)["error_code"] == "payload_too_large", body
     # Streamed without a length: refused once the limit is passed, never buffered past it.
     chunk = b"A" * (1024 * 1024)
-    status, body = _raw_post(router_url, {"Transfer-Encoding": "chunked"},
-                             [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * 66 + [b"0\r\n\r\n"])
+    status, body = _raw_post(
+        router_url, {"Transfer-Encoding": "chunked"}, [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * 66 + [b"0\r\n\r\n"]
+    )
     assert status == 413 and json.loads(body)["error_code"] == "payload_too_large", body
     for shape in ('{"rows": []}', "[1, 2, 3]", '{"dataframe_split": [1]}'):
         _assert_plain_refusal(_post(router_url, shape), 400, "invalid_body", contract, shape)
@@ -209,8 +338,12 @@ def test_unknown_paths_and_methods_answer_json(router_url, contract):
 
 
 def test_request_id_is_returned_and_logged(router_url, idaas_home, photo_bytes):
-    body = json.dumps({"dataframe_records": [{"id": "secret-id-1", "image": base64.b64encode(photo_bytes["coffee.png"]).decode()}],
-                       "params": {"tasks": "classify,properties"}})
+    body = json.dumps(
+        {
+            "dataframe_records": [{"id": "secret-id-1", "image": base64.b64encode(photo_bytes["coffee.png"]).decode()}],
+            "params": {"tasks": "classify,properties"},
+        }
+    )
     response = _post(router_url, body, headers={"X-Request-Id": "trace-abc.123"})
     assert response.status_code == 200 and response.headers["x-request-id"] == "trace-abc.123"
     odd = _post(router_url, body, headers={"X-Request-Id": "no spaces allowed\u00e9"})
@@ -240,8 +373,13 @@ def _log_lines(path, keep) -> list[dict]:
 def test_health_ready_docs_and_a_valid_openapi_document(router_url, contract):
     assert requests.get(f"{router_url}/health", timeout=10).json() == {"status": "alive"}
     ready = requests.get(f"{router_url}/ready", timeout=10)
-    assert ready.status_code == 200 and set(ready.json()["models"]) == {"classify", "faces", "ocr", "properties",
-                                                                       "describe"}
+    assert ready.status_code == 200 and set(ready.json()["models"]) == {
+        "classify",
+        "faces",
+        "ocr",
+        "properties",
+        "describe",
+    }
     docs = requests.get(f"{router_url}/docs", timeout=10)
     assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
     assert "/invocations" in docs.text and "top_k" in docs.text and "<script" not in docs.text.lower()
@@ -254,16 +392,27 @@ def test_health_ready_docs_and_a_valid_openapi_document(router_url, contract):
     assert {"classify", "faces", "ocr", "detect", "caption", "models", "error"} <= set(prediction)
     # A row with a key the contract does not know fails validation: the schema is closed.
     with pytest.raises(AssertionError):
-        contract.check("InvocationResponse", {"predictions": [{"id": "a", "width": 1, "height": 1, "models": {},
-                                                               "error": None, "colour": "red"}]})
+        contract.check(
+            "InvocationResponse",
+            {"predictions": [{"id": "a", "width": 1, "height": 1, "models": {}, "error": None, "colour": "red"}]},
+        )
 
 
 def test_metrics_parse_and_name_the_served_versions(router_url):
     text = requests.get(f"{router_url}/metrics", timeout=10).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    for name in ("idaas_requests", "idaas_request_duration_seconds", "idaas_images", "idaas_task_images",
-                 "idaas_model_info", "idaas_process_resident_memory_bytes", "idaas_batch_size",
-                 "idaas_task_batch_duration_seconds", "idaas_queue_depth", "idaas_ready"):
+    for name in (
+        "idaas_requests",
+        "idaas_request_duration_seconds",
+        "idaas_images",
+        "idaas_task_images",
+        "idaas_model_info",
+        "idaas_process_resident_memory_bytes",
+        "idaas_batch_size",
+        "idaas_task_batch_duration_seconds",
+        "idaas_queue_depth",
+        "idaas_ready",
+    ):
         assert name in families, name
     served = {(s.labels["task"], s.labels["model"]) for s in families["idaas_model_info"].samples}
     assert ("faces", "faces-mtcnn") in served and ("classify", "classify-mobilenet-v2") in served
@@ -302,8 +451,9 @@ def test_timeout_is_json_and_sigterm_drains(router_version, photo_bytes, idaas_h
         assert _post(url, one).status_code == 200
         assert _ocr_metrics(url)[0] == computed_before + 1
         computed_before += 1
-        slow = json.dumps({"dataframe_records": [{"id": str(i), "image": page} for i in range(24)],
-                           "params": {"tasks": "ocr"}})
+        slow = json.dumps(
+            {"dataframe_records": [{"id": str(i), "image": page} for i in range(24)], "params": {"tasks": "ocr"}}
+        )
         started = time.monotonic()
         response = _post(url, slow)
         _assert_plain_refusal(response, 504, "timeout", contract, slow)
@@ -327,8 +477,9 @@ def test_timeout_is_json_and_sigterm_drains(router_version, photo_bytes, idaas_h
         worker.start()
         time.sleep(0.5)
         port = int(url.rsplit(":", 1)[1])
-        listener = next(c.pid for c in psutil.net_connections("tcp")
-                        if c.status == psutil.CONN_LISTEN and c.laddr.port == port)
+        listener = next(
+            c.pid for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        )
         os.kill(listener, signal.SIGTERM)
         worker.join(60)
         assert results["r"].status_code == 200, results["r"].text[:300]

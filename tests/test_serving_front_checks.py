@@ -36,8 +36,12 @@ def test_media_types(settings):
 
 def test_json_rows_depth_and_bytes_besides_images(settings):
     image = "A" * 50_000  # image bytes do not count against the metadata limit
-    body = json.dumps({"dataframe_records": [{"id": "a", "image": image}, {"id": "b", "image": image}],
-                       "params": {"tasks": "classify, faces"}}).encode()
+    body = json.dumps(
+        {
+            "dataframe_records": [{"id": "a", "image": image}, {"id": "b", "image": image}],
+            "params": {"tasks": "classify, faces"},
+        }
+    ).encode()
     facts = inspect(body, "application/json", settings)
     assert facts.rows == 2 and facts.tasks == ["classify", "faces"]
     split = json.dumps({"dataframe_split": {"columns": ["image", "id"], "data": [[image, "a"]] * 3}}).encode()
@@ -69,12 +73,15 @@ def test_parquet_is_judged_from_its_footer(settings):
         pq.write_table(table, out)
         return out.getvalue()
 
-    assert inspect(parquet(pa.table({"id": ["a"], "image": ["AAAA"]})), "application/vnd.apache.parquet",
-                   settings).rows == 1
+    assert (
+        inspect(parquet(pa.table({"id": ["a"], "image": ["AAAA"]})), "application/vnd.apache.parquet", settings).rows
+        == 1
+    )
     many = parquet(pa.table({"image": ["AAAA"] * 1_000_000}))
     assert _code(lambda: inspect(many, "application/vnd.apache.parquet", settings)) == "too_many_images"
-    assert _code(lambda: inspect(b"PAR1 not really PAR1", "application/vnd.apache.parquet",
-                                 settings)) == "invalid_parquet"
+    assert (
+        _code(lambda: inspect(b"PAR1 not really PAR1", "application/vnd.apache.parquet", settings)) == "invalid_parquet"
+    )
     ids = parquet(pa.table({"id": ["x" * 5000], "image": ["AAAA"]}))
     assert _code(lambda: inspect(ids, "application/vnd.apache.parquet", settings)) == "metadata_too_large"
 
@@ -83,12 +90,17 @@ def test_mlflow_errors_are_rewritten_short_and_plain():
     echo = "Failed to predict data '   id   image\n0  secret  AAAA'. \nError: unknown task(s): teleport"
     error = rewrite_inner_error(400, json.dumps({"error_code": "INVALID_PARAMETER_VALUE", "message": echo}).encode())
     assert (error.code, error.message) == ("bad_request", "unknown task(s): teleport")
-    traced = {"error_code": "BAD_REQUEST", "stack_trace": "Traceback ... /work/main/x.py",
-              "message": "Failed to parse input as a Pandas DataFrame. ... Parquet ... Error: '/srv/x.py boom'"}
+    traced = {
+        "error_code": "BAD_REQUEST",
+        "stack_trace": "Traceback ... /work/main/x.py",
+        "message": "Failed to parse input as a Pandas DataFrame. ... Parquet ... Error: '/srv/x.py boom'",
+    }
     error = rewrite_inner_error(400, json.dumps(traced).encode())
     assert error.code == "invalid_parquet" and "/srv" not in error.message
-    overloaded = {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "Failed to predict data 'x'. \nError: "
-                                                                      "[overloaded] faces has 256 images queued"}
+    overloaded = {
+        "error_code": "TEMPORARILY_UNAVAILABLE",
+        "message": "Failed to predict data 'x'. \nError: [overloaded] faces has 256 images queued",
+    }
     error = rewrite_inner_error(503, json.dumps(overloaded).encode())
     assert (error.code, error.status, error.message) == ("overloaded", 503, "faces has 256 images queued")
     error = rewrite_inner_error(504, b"Request processing time exceeded limit")

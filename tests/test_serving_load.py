@@ -24,8 +24,9 @@ def served(request, router_url, router_version, idaas_home):
     from serving.server import running_server
 
     log_path = idaas_home / "logs" / "serve-2-workers.log"
-    with running_server(f"models:/idaas/{router_version}", workers=2, log_path=log_path,
-                        env={"IDAAS_REQUEST_LOG_FILE": "1"}) as url:
+    with running_server(
+        f"models:/idaas/{router_version}", workers=2, log_path=log_path, env={"IDAAS_REQUEST_LOG_FILE": "1"}
+    ) as url:
         yield url, log_path, 2
 
 

@@ -51,8 +51,9 @@ def post(server, contract):
 
     def _post(body, **kwargs) -> requests.Response:
         data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-        response = requests.post(f"{url}/invocations", data=data, headers={"Content-Type": "application/json"},
-                                 timeout=120, **kwargs)
+        response = requests.post(
+            f"{url}/invocations", data=data, headers={"Content-Type": "application/json"}, timeout=120, **kwargs
+        )
         # Plain MLflow's errors have its own shape; its 200s must still match the contract.
         return contract.check_response(response, errors_too=kind == "front")
 
@@ -86,13 +87,16 @@ def test_faces_on_bus_match_the_known_boxes(rest_rows):
 
 def test_a_corrupt_image_fails_only_its_own_row(post, photo_bytes):
     bus = photo_bytes["bus.jpg"]
-    body = {"dataframe_records": [
-        {"id": "good", "image": _b64(photo_bytes["coffee.png"])},
-        {"id": "truncated", "image": _b64(bus[: len(bus) // 3])},
-        {"id": "bad-base64", "image": "!!!not-base64"},
-        {"id": "html", "image": _b64(b"<html><body>hi</body></html>")},
-        {"id": "also-good", "image": _b64(bus)},
-    ], "params": {"tasks": "classify,faces"}}
+    body = {
+        "dataframe_records": [
+            {"id": "good", "image": _b64(photo_bytes["coffee.png"])},
+            {"id": "truncated", "image": _b64(bus[: len(bus) // 3])},
+            {"id": "bad-base64", "image": "!!!not-base64"},
+            {"id": "html", "image": _b64(b"<html><body>hi</body></html>")},
+            {"id": "also-good", "image": _b64(bus)},
+        ],
+        "params": {"tasks": "classify,faces"},
+    }
     response = post(body)
     assert response.status_code == 200, response.text
     rows = {r["id"]: r for r in response.json()["predictions"]}
@@ -106,9 +110,13 @@ def test_a_corrupt_image_fails_only_its_own_row(post, photo_bytes):
 
 def test_row_tasks_override_and_params_route_to_their_model(post, photo_bytes):
     coffee = _b64(photo_bytes["coffee.png"])
-    body = {"dataframe_split": {"columns": ["id", "image", "tasks"],
-                                "data": [["a", coffee, None], ["b", coffee, "properties"]]},
-            "params": {"tasks": "classify", "top_k": 2}}
+    body = {
+        "dataframe_split": {
+            "columns": ["id", "image", "tasks"],
+            "data": [["a", coffee, None], ["b", coffee, "properties"]],
+        },
+        "params": {"tasks": "classify", "top_k": 2},
+    }
     response = post(body)
     assert response.status_code == 200, response.text
     a, b = response.json()["predictions"]
@@ -117,21 +125,31 @@ def test_row_tasks_override_and_params_route_to_their_model(post, photo_bytes):
 
 
 def test_output_json_rows_match_the_contract(post, photo_bytes):
-    response = post({"dataframe_records": [{"id": "c", "image": _b64(photo_bytes["coffee.png"])}],
-                     "params": {"tasks": "classify", "output": "json"}})
+    response = post(
+        {
+            "dataframe_records": [{"id": "c", "image": _b64(photo_bytes["coffee.png"])}],
+            "params": {"tasks": "classify", "output": "json"},
+        }
+    )
     assert response.status_code == 200, response.text
     assert json.loads(response.json()["predictions"][0]["json"])["id"] == "c"
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ({"dataframe_records": [{"id": "a", "image": "AAAA"}], "params": {"tasks": "teleport"}}, "unknown task"),
-    ({"dataframe_records": [{"id": "a", "image": "AAAA"}], "params": {"top_k": "many"}}, "top_k"),
-    ({"dataframe_records": [{"id": "a", "image": "AAAA"}], "params": {"tasks": "faces", "min_score": 5.0}}, "min_score"),
-    ({"dataframe_records": [{"id": "a", "image": "AAAA"}], "params": {"output": "xml"}}, "output"),
-    ({"dataframe_records": [{"id": str(i), "image": "AAAA"} for i in range(33)]}, "limit"),
-    ({"dataframe_records": [{"id": "a"}]}, "image"),
-    ("{not json", "JSON"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"dataframe_records": [{"id": "a", "image": "AAAA"}], "params": {"tasks": "teleport"}}, "unknown task"),
+        ({"dataframe_records": [{"id": "a", "image": "AAAA"}], "params": {"top_k": "many"}}, "top_k"),
+        (
+            {"dataframe_records": [{"id": "a", "image": "AAAA"}], "params": {"tasks": "faces", "min_score": 5.0}},
+            "min_score",
+        ),
+        ({"dataframe_records": [{"id": "a", "image": "AAAA"}], "params": {"output": "xml"}}, "output"),
+        ({"dataframe_records": [{"id": str(i), "image": "AAAA"} for i in range(33)]}, "limit"),
+        ({"dataframe_records": [{"id": "a"}]}, "image"),
+        ("{not json", "JSON"),
+    ],
+)
 def test_bad_requests_get_a_400_without_stack_trace(post, body, fragment):
     response = post(body)
     assert response.status_code == 400, response.text
@@ -156,8 +174,9 @@ def test_in_process_and_rest_give_identical_answers(router_version, rest_rows, p
         "rows = model.predict(pd.DataFrame({'id': names, 'image': [sample_photo(n).read_bytes() for n in names]}))\n"
         "sys.stdout.write('ROWS' + json.dumps(rows))\n"
     )
-    done = subprocess.run([str(REPO / ".venv/bin/python"), "-c", code], capture_output=True, text=True, timeout=300,
-                          cwd=REPO)
+    done = subprocess.run(
+        [str(REPO / ".venv/bin/python"), "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     in_process = {r["id"]: r for r in json.loads(done.stdout.split("ROWS", 1)[1])}
     assert in_process == rest_rows
@@ -168,11 +187,30 @@ def test_curl_example_from_the_readme(server, contract, photos, tmp_path):
     if curl is None:
         pytest.skip("curl is not installed")
     body = tmp_path / "body.json"
-    body.write_text(json.dumps({"dataframe_records": [{"id": "bus", "image": _b64(photos["bus.jpg"].read_bytes())}],
-                                "params": {"tasks": "faces"}}))
-    done = subprocess.run([curl, "-s", "-X", "POST", f"{server[1]}/invocations", "-H",
-                           "Content-Type: application/json", "--data-binary", f"@{body}"],
-                          capture_output=True, text=True, timeout=120)
+    body.write_text(
+        json.dumps(
+            {
+                "dataframe_records": [{"id": "bus", "image": _b64(photos["bus.jpg"].read_bytes())}],
+                "params": {"tasks": "faces"},
+            }
+        )
+    )
+    done = subprocess.run(
+        [
+            curl,
+            "-s",
+            "-X",
+            "POST",
+            f"{server[1]}/invocations",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            f"@{body}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0
     answer = contract.check("InvocationResponse", json.loads(done.stdout))
     row = answer["predictions"][0]
@@ -183,14 +221,22 @@ def test_node_fetch_example(server, contract, photos):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    done = subprocess.run([node, str(REPO / "serving/examples/annotate.js"), server[1], str(photos["coffee.png"]),
-                           "classify"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [node, str(REPO / "serving/examples/annotate.js"), server[1], str(photos["coffee.png"]), "classify"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     predictions = contract.check("InvocationResponse", {"predictions": json.loads(done.stdout)})["predictions"]
     row = predictions[0]
     assert row["id"] == "coffee.png" and row["classify"]["labels"][0]["label"] == "espresso"
-    bad = subprocess.run([node, str(REPO / "serving/examples/annotate.js"), server[1], str(photos["coffee.png"]),
-                          "teleport"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [node, str(REPO / "serving/examples/annotate.js"), server[1], str(photos["coffee.png"]), "teleport"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "HTTP 400" in bad.stderr and "unknown task" in bad.stderr
 
 
@@ -200,7 +246,7 @@ def test_router_tags_list_its_sub_model_versions(router_version):
     version = client().get_model_version("idaas", router_version)
     members = json.loads(version.tags["idaas.router.models"])
     assert set(members) == {"classify", "faces", "ocr", "properties", "describe"}
-    for task, ref in members.items():
+    for ref in members.values():
         name, number = ref.split("/")
         assert str(client().get_model_version_by_alias(name, "production").version) == number
 

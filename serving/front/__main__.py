@@ -45,10 +45,18 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    uvicorn.run("serving.front.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, lifespan="on", access_log=False, log_level="info",
-                # A request still running this long after SIGTERM is abandoned (it has had its timeout).
-                timeout_graceful_shutdown=args.timeout + 15)
+    uvicorn.run(
+        "serving.front.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        lifespan="on",
+        access_log=False,
+        log_level="info",
+        # A request still running this long after SIGTERM is abandoned (it has had its timeout).
+        timeout_graceful_shutdown=args.timeout + 15,
+    )
 
 
 if __name__ == "__main__":

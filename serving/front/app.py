@@ -15,13 +15,14 @@ import os
 import re
 import time
 import uuid
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from serving.front import limits, metrics, request_log
 from serving.front.errors import FrontError, error_body, rewrite_inner_error
 from serving.front.openapi import build as build_openapi
 from serving.front.openapi import docs_page
-from vision.settings import Settings, apply_offline_env, get_settings
+from vision.settings import Settings, apply_offline_env
 
 log = logging.getLogger("idaas.front")
 Scope = dict[str, Any]
@@ -54,11 +55,17 @@ class Front:
         model = scoring_server.load_model_with_mlflow_config(self.model_uri)
         self.inner = scoring_server.init(model)
         params = model.metadata.get_params_schema()
-        specs = [{"name": p.name, "type": getattr(p.dtype, "name", str(p.dtype)), "default": _plain(p.default)}
-                 for p in (params.params if params else [])]
+        specs = [
+            {"name": p.name, "type": getattr(p.dtype, "name", str(p.dtype)), "default": _plain(p.default)}
+            for p in (params.params if params else [])
+        ]
         self.models = self._warm_up(model)
-        self.openapi = build_openapi(specs, self.settings, model_uri=self.model_uri,
-                                     version=",".join(f"{t}={r}" for t, r in sorted(self.models.items())) or "1")
+        self.openapi = build_openapi(
+            specs,
+            self.settings,
+            model_uri=self.model_uri,
+            version=",".join(f"{t}={r}" for t, r in sorted(self.models.items())) or "1",
+        )
         metrics.set_models(self.models)
 
     def _warm_up(self, model) -> dict[str, str]:
@@ -131,8 +138,11 @@ class Front:
         except Exception:  # noqa: BLE001 - a bug of ours must still answer plain JSON
             log.exception("request %s failed in the front", request_id)
             record["error_code"] = "internal_error"
-            status = await _send_error(send, FrontError("internal_error", "the server failed on this request; "
-                                                                          "its log has the details"), request_id)
+            status = await _send_error(
+                send,
+                FrontError("internal_error", "the server failed on this request; its log has the details"),
+                request_id,
+            )
         finally:
             seconds = time.monotonic() - started
             metrics.observe_request(path, status, seconds)
@@ -166,7 +176,7 @@ class Front:
         if path == "/version" and self.inner is not None:
             status, _, body = await self._call_inner(scope, b"", receive)
             return await _send(send, status, body, "application/json", request_id)
-        return await _send_error(send, FrontError("not_found", f"no such endpoint; see /docs"), request_id, record)
+        return await _send_error(send, FrontError("not_found", "no such endpoint; see /docs"), request_id, record)
 
     async def _invocations(self, scope: Scope, receive: Receive, send: Send, request_id: str, record: dict) -> int:
         facts = None
@@ -180,9 +190,10 @@ class Front:
             facts = limits.inspect(body, mime, self.settings)
             record.update(images=facts.rows, tasks=facts.tasks or None, format=mime.rsplit("/", 1)[-1])
             try:
-                status, content_type, answer = await asyncio.wait_for(self._call_inner(scope, body, receive),
-                                                                      self.timeout + _GRACE_S)
-            except asyncio.TimeoutError:
+                status, content_type, answer = await asyncio.wait_for(
+                    self._call_inner(scope, body, receive), self.timeout + _GRACE_S
+                )
+            except TimeoutError:
                 raise FrontError("timeout", f"the request took longer than {self.timeout:.0f} s") from None
             if status >= 400:
                 raise rewrite_inner_error(status, answer)
@@ -194,8 +205,12 @@ class Front:
             return await _send_error(send, exc, request_id)
         rows = _prediction_rows(answer)
         outcomes = metrics.observe_answers(rows)
-        record.update(images_by_outcome=outcomes, models=_models_used(rows), bytes_out=len(answer),
-                      error_codes=sorted(code for code in outcomes if code != "ok") or None)
+        record.update(
+            images_by_outcome=outcomes,
+            models=_models_used(rows),
+            bytes_out=len(answer),
+            error_codes=sorted(code for code in outcomes if code != "ok") or None,
+        )
         return await _send(send, status, answer, content_type, request_id)
 
     async def _call_inner(self, scope: Scope, body: bytes, receive: Receive) -> tuple[int, str, bytes]:
@@ -286,9 +301,17 @@ def _models_used(rows: list[dict[str, Any]]) -> dict[str, str]:
 
 
 async def _send(send: Send, status: int, body: bytes, content_type: str, request_id: str) -> int:
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", request_id.encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode("latin-1")),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
     return status
 

@@ -81,11 +81,16 @@ def rewrite_inner_error(status: int, body: bytes) -> FrontError:
         payload = None
     if not isinstance(payload, dict):
         if status == 504:
-            return FrontError(ErrorCode.TIMEOUT.value, "the request took longer than the server's timeout; "
-                                                       "its queued work was dropped")
+            return FrontError(
+                ErrorCode.TIMEOUT.value,
+                "the request took longer than the server's timeout; its queued work was dropped",
+            )
         if status == 415:
-            return FrontError("unsupported_media_type", "the Content-Type is not accepted; send application/json "
-                                                        "(UTF-8), text/csv or application/vnd.apache.parquet")
+            return FrontError(
+                "unsupported_media_type",
+                "the Content-Type is not accepted; send application/json "
+                "(UTF-8), text/csv or application/vnd.apache.parquet",
+            )
         return FrontError("internal_error", f"the server could not answer this request (HTTP {status})")
     mlflow_code = str(payload.get("error_code", ""))
     message = str(payload.get("message", ""))
@@ -96,7 +101,7 @@ def rewrite_inner_error(status: int, body: bytes) -> FrontError:
     code = _FROM_MLFLOW.get(mlflow_code, "internal_error")
     prefixed = _CODE_PREFIX.match(message)
     if prefixed and prefixed.group(1) in ERRORS:
-        code, message = prefixed.group(1), message[prefixed.end():]
+        code, message = prefixed.group(1), message[prefixed.end() :]
     if payload.get("stack_trace") is not None:
         # MLflow attaches a trace where its own parsing or the model failed unexpectedly; its
         # message then quotes the parser's exception (and the input). Say what failed, plainly.

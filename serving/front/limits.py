@@ -37,13 +37,19 @@ class RequestFacts:
 def media_type(content_type: str | None) -> str:
     """The media type of a Content-Type header, or a 415 when it is missing or not one we take."""
     if not content_type or not content_type.strip():
-        raise FrontError("unsupported_media_type", "the request has no Content-Type header; send "
-                                                   "'Content-Type: application/json' (or text/csv, "
-                                                   "application/vnd.apache.parquet)")
+        raise FrontError(
+            "unsupported_media_type",
+            "the request has no Content-Type header; send "
+            "'Content-Type: application/json' (or text/csv, "
+            "application/vnd.apache.parquet)",
+        )
     mime = content_type.split(";", 1)[0].strip().lower()
     if mime not in MEDIA_TYPES:
-        raise FrontError("unsupported_media_type", f"Content-Type {mime[:60]!r} is not accepted; send "
-                                                   "application/json, text/csv or application/vnd.apache.parquet")
+        raise FrontError(
+            "unsupported_media_type",
+            f"Content-Type {mime[:60]!r} is not accepted; send "
+            "application/json, text/csv or application/vnd.apache.parquet",
+        )
     return mime
 
 
@@ -57,11 +63,15 @@ def inspect(body: bytes, mime: str, settings: Settings) -> RequestFacts:
 
 def _check_counts(facts: RequestFacts, metadata_bytes: int, settings: Settings) -> RequestFacts:
     if facts.rows > settings.max_images_per_request:
-        raise FrontError("too_many_images", f"{facts.rows} images in one request; the limit is "
-                                            f"{settings.max_images_per_request}")
+        raise FrontError(
+            "too_many_images", f"{facts.rows} images in one request; the limit is {settings.max_images_per_request}"
+        )
     if metadata_bytes > settings.max_metadata_bytes:
-        raise FrontError("metadata_too_large", f"the request carries {metadata_bytes} bytes besides its images "
-                                               f"(ids, tasks, parameters); the limit is {settings.max_metadata_bytes}")
+        raise FrontError(
+            "metadata_too_large",
+            f"the request carries {metadata_bytes} bytes besides its images "
+            f"(ids, tasks, parameters); the limit is {settings.max_metadata_bytes}",
+        )
     return facts
 
 
@@ -86,13 +96,16 @@ def _inspect_json(body: bytes, settings: Settings) -> RequestFacts:
     except UnicodeDecodeError:
         raise FrontError("invalid_json", "the body is not valid JSON: it is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise FrontError("invalid_json", f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, "
-                                         f"column {exc.colno})") from None
+        raise FrontError(
+            "invalid_json", f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
     if _depth(payload, settings.max_json_depth) > settings.max_json_depth:
         raise FrontError("json_too_deep", f"the JSON body nests deeper than {settings.max_json_depth} levels")
     if not isinstance(payload, dict) or not any(key in payload for key in DATA_KEYS):
-        raise FrontError("invalid_body", "the JSON body must be an object with one of "
-                                         f"{', '.join(DATA_KEYS)} (and optionally params)")
+        raise FrontError(
+            "invalid_body",
+            f"the JSON body must be an object with one of {', '.join(DATA_KEYS)} (and optionally params)",
+        )
     key = next(key for key in DATA_KEYS if key in payload)
     data = payload[key]
     images = _json_images(key, data)
@@ -111,8 +124,7 @@ def _json_images(key: str, data: Any) -> list[Any]:
             raise FrontError("invalid_body", "dataframe_split must be an object with 'columns' and 'data'")
         columns = data.get("columns") or []
         at = columns.index(IMAGE_COLUMN) if isinstance(columns, list) and IMAGE_COLUMN in columns else None
-        return [row[at] if at is not None and isinstance(row, list) and at < len(row) else None
-                for row in data["data"]]
+        return [row[at] if at is not None and isinstance(row, list) and at < len(row) else None for row in data["data"]]
     if isinstance(data, dict):  # columns as lists ("inputs"/"instances" in columnar form)
         lengths = [len(v) for v in data.values() if isinstance(v, list)]
         column = data.get(IMAGE_COLUMN)
@@ -169,6 +181,8 @@ def _inspect_parquet(body: bytes, settings: Settings) -> RequestFacts:
             if chunk.path_in_schema != IMAGE_COLUMN:
                 metadata_bytes += chunk.total_uncompressed_size
     if inflated > settings.max_request_bytes:
-        raise FrontError("payload_too_large", f"the Parquet body inflates to {inflated} bytes; the limit is "
-                                              f"{settings.max_request_bytes}")
+        raise FrontError(
+            "payload_too_large",
+            f"the Parquet body inflates to {inflated} bytes; the limit is {settings.max_request_bytes}",
+        )
     return _check_counts(facts, metadata_bytes, settings)

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import psutil
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
-                               generate_latest, multiprocess)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from vision.results import RESULT_TYPES
 
@@ -23,24 +32,51 @@ KNOWN_PATHS = ("/invocations", "/ping", "/health", "/ready", "/metrics", "/versi
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 REQUESTS = Counter("idaas_requests", "HTTP requests answered, by path and status", ["path", "status"])
-REQUEST_SECONDS = Histogram("idaas_request_duration_seconds", "time from the request's arrival to its answer",
-                            ["path"], buckets=_LATENCY_BUCKETS)
-IMAGES = Counter("idaas_images", "images received in /invocations requests, by outcome: ok, the image's error "
-                                 "code, or the code that refused the whole request", ["outcome"])
-TASK_IMAGES = Counter("idaas_task_images", "answers per task for images that decoded, by outcome: ok or the "
-                                           "task's error code", ["task", "outcome"])
-TASK_BATCH_SECONDS = Histogram("idaas_task_batch_duration_seconds", "one model batch: preprocess, forward, "
-                                                                    "postprocess", ["task", "model"],
-                               buckets=_LATENCY_BUCKETS)
-BATCH_SIZE = Histogram("idaas_batch_size", "images per model batch (cross-request batching)", ["task", "model"],
-                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
-QUEUE_DEPTH = Gauge("idaas_queue_depth", "images waiting in a model's queue, summed over workers", ["model"],
-                    multiprocess_mode="livesum")
-MODEL_INFO = Gauge("idaas_model_info", "the model versions this endpoint serves (value 1)",
-                   ["task", "model", "version"], multiprocess_mode="max")
+REQUEST_SECONDS = Histogram(
+    "idaas_request_duration_seconds",
+    "time from the request's arrival to its answer",
+    ["path"],
+    buckets=_LATENCY_BUCKETS,
+)
+IMAGES = Counter(
+    "idaas_images",
+    "images received in /invocations requests, by outcome: ok, the image's error "
+    "code, or the code that refused the whole request",
+    ["outcome"],
+)
+TASK_IMAGES = Counter(
+    "idaas_task_images",
+    "answers per task for images that decoded, by outcome: ok or the task's error code",
+    ["task", "outcome"],
+)
+TASK_BATCH_SECONDS = Histogram(
+    "idaas_task_batch_duration_seconds",
+    "one model batch: preprocess, forward, postprocess",
+    ["task", "model"],
+    buckets=_LATENCY_BUCKETS,
+)
+BATCH_SIZE = Histogram(
+    "idaas_batch_size",
+    "images per model batch (cross-request batching)",
+    ["task", "model"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+QUEUE_DEPTH = Gauge(
+    "idaas_queue_depth",
+    "images waiting in a model's queue, summed over workers",
+    ["model"],
+    multiprocess_mode="livesum",
+)
+MODEL_INFO = Gauge(
+    "idaas_model_info",
+    "the model versions this endpoint serves (value 1)",
+    ["task", "model", "version"],
+    multiprocess_mode="max",
+)
 READY = Gauge("idaas_ready", "1 once a worker's models are loaded and warmed up", multiprocess_mode="liveall")
-MEMORY = Gauge("idaas_process_resident_memory_bytes", "resident memory of each worker process",
-               multiprocess_mode="liveall")
+MEMORY = Gauge(
+    "idaas_process_resident_memory_bytes", "resident memory of each worker process", multiprocess_mode="liveall"
+)
 
 
 def path_label(path: str) -> str:

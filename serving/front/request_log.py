@@ -32,8 +32,9 @@ def configure(settings: Settings) -> None:
     if settings.request_log_file:
         folder = settings.home / "logs" / "requests"
         folder.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(folder / f"requests-{os.getpid()}.jsonl", maxBytes=50_000_000, backupCount=5,
-                                      encoding="utf-8")
+        handler = RotatingFileHandler(
+            folder / f"requests-{os.getpid()}.jsonl", maxBytes=50_000_000, backupCount=5, encoding="utf-8"
+        )
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
 
