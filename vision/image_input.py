@@ -12,12 +12,11 @@ import binascii
 import io
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vision.errors import ErrorCode, ImageInputError
 from vision.settings import Settings, get_settings
@@ -30,11 +29,10 @@ try:  # phone photos; the wheel bundles libheif
 except ImportError:  # pragma: no cover - pillow-heif is a pinned dependency
     _HEIF = False
 
-# A truncated file must fail loudly, not come back half grey.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
-# Our own pixel limit (a setting) replaces Pillow's global one; Pillow's warning would only
-# duplicate it, and its error fires at a different threshold.
-Image.MAX_IMAGE_PIXELS = None
+# Pillow's process-wide switches (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES) are
+# left as the caller's process has them: a notebook importing idaas keeps its own bomb guard.
+# Our pixel limit (a setting) is checked from the header right after opening; Pillow's own
+# guard (a warning past 89 MP, an error past 179 MP by default) can only refuse earlier.
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF") + (("HEIF", "AVIF") if _HEIF else ())
 
@@ -165,9 +163,7 @@ def _sniff(data: bytes) -> str | None:
 
 def _open(data: bytes) -> Image.Image:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except (UnidentifiedImageError, ImportError):
         # ImportError: once ultralytics is imported it wraps Image.open and, after Pillow has
         # failed to identify the data, tries to import an optional HEIF plugin (pi_heif) and
@@ -177,7 +173,7 @@ def _open(data: bytes) -> Image.Image:
             raise _fail(ErrorCode.UNSUPPORTED_FORMAT,
                         f"{known} is not a supported image format; send {', '.join(ACCEPTED_FORMATS)}") from None
         raise _fail(ErrorCode.NOT_AN_IMAGE, "the data is not an image (no known image format was recognised)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise _fail(ErrorCode.TOO_MANY_PIXELS, "the image has too many pixels") from None
     except (OSError, SyntaxError, ValueError) as exc:
         # Pillow raises these on broken headers of a recognised format.
