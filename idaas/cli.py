@@ -37,6 +37,9 @@ def _register_commands() -> None:
     from idaas import audit_cmd
 
     audit_cmd.register(app)
+    from idaas import analyse_cmd
+
+    analyse_cmd.register(app)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@
     idaas.objects(scored)               # one row per detected object
     idaas.ocr_lines(scored)             # one row per line of text
     idaas.read_scores("out.parquet")    # an `idaas score` output, in the same shape as score()
+    idaas.per_user(scored, users=manifest)  # one verdict per user: yes / no / unknown (abstentions)
     idaas.annotated(scored.iloc[0])     # the photo with its answer drawn on it (a PIL image)
 
 ``score`` returns one row per image: id, path (when paths were given), width, height,
@@ -174,6 +175,14 @@ def faces(scored: pd.DataFrame, keep: Iterable[str] = ("id",)) -> pd.DataFrame:
                          **{k: (float("nan") if v is None else v) for k, v in attrs.items()},
                          **{f"{k}_abstention": reasons.get(k) for k in attrs}})
     return pd.DataFrame(rows, columns=None if rows else [*keep, "face", "x1", "y1", "x2", "y2", "score"])
+
+
+def per_user(scored: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """One row per user with a yes / no / unknown verdict (serving/analysis/per_user.py; same as
+    `idaas analyse per-user`)."""
+    from serving.analysis.per_user import per_user as _per_user
+
+    return _per_user(scored, **options)
 
 
 def labels(scored: pd.DataFrame, task: str = "classify", keep: Iterable[str] = ("id",)) -> pd.DataFrame:
