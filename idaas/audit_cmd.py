@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 
@@ -11,7 +10,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def audit(
-        names: Optional[list[str]] = typer.Argument(None, help="models to audit (default: every registered model)"),
+        names: list[str] | None = typer.Argument(None, help="models to audit (default: every registered model)"),
         as_json: bool = typer.Option(False, "--json", help="the findings as a JSON list"),
     ) -> None:
         """Check every model and version: aliases without recorded moves, moves that passed no gate,

@@ -11,6 +11,7 @@ than their tags say. Read-only: an audit changes nothing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 from registry import records, store
@@ -37,8 +38,6 @@ class Finding:
 
 
 def audit_model(name: str, client=None) -> list[Finding]:
-    from vision.errors import IdaasError
-
     from registry.gate import review_passes
     from registry.history import moves_of
     from registry.members import bundle_entries
@@ -46,6 +45,7 @@ def audit_model(name: str, client=None) -> list[Finding]:
     from registry.reviews import TAG_DECISION
     from registry.servable import servable_problems
     from registry.versions import TAG_MODELS
+    from vision.errors import IdaasError
 
     client = client or store.client()
     chain = records.verify(name, client=client, stored=True)
@@ -88,43 +88,34 @@ def audit_model(name: str, client=None) -> list[Finding]:
 
 
 def _members(name: str, version: str, tags: dict, bundle_entries, models_tag: str) -> list[Finding]:
+    """What the version's tags claim it carries, against what its bundle really carries."""
     from vision.errors import IdaasError
 
     try:
         entries = bundle_entries(name, version)
     except IdaasError as exc:
         return [Finding("bundle_unreadable", name, version, exc.message)]
-    carried = sorted(f"{n}/{v}" for _, n, v in entries)
-    claims = {}
+    carried = {task: f"{n}/{v}" for task, n, v in entries}
+    claims: dict[str, list[str]] = {}
     if models_tag in tags:
         claims[models_tag] = sorted(x for x in tags[models_tag].split(",") if x)
-    router_tasks = {k[len(ROUTER_TAG_PREFIX):]: v for k, v in tags.items()
-                    if k.startswith(ROUTER_TAG_PREFIX) and k[len(ROUTER_TAG_PREFIX):] not in ("models", "unreviewed")}
-    if router_tasks:
-        claims["idaas.router.<task>"] = sorted(router_tasks.values())
-        by_task = {task: f"{n}/{v}" for task, n, v in entries}
-        if by_task != router_tasks:
-            claims["idaas.router.<task>"] = sorted(f"{t}={m}" for t, m in router_tasks.items())
-            carried_by_task = sorted(f"{t}={m}" for t, m in by_task.items())
-            return [Finding("members_mismatch", name, version, f"its tags say it serves {', '.join(claims['idaas.router.<task>'])} "
-                            f"but its bundle carries {', '.join(carried_by_task)}")]
+    raw = tags.get(ROUTER_TAG_PREFIX + "models")
+    if raw is not None:
+        try:
+            claims[ROUTER_TAG_PREFIX + "models"] = sorted(f"{t}={m}" for t, m in json.loads(raw).items())
+        except (ValueError, AttributeError):
+            claims[ROUTER_TAG_PREFIX + "models"] = ["(unreadable)"]
+    per_task = sorted(f"{k[len(ROUTER_TAG_PREFIX):]}={v}" for k, v in tags.items() if k.startswith(ROUTER_TAG_PREFIX)
+                      and k[len(ROUTER_TAG_PREFIX):] not in ("models", "unreviewed"))
+    if per_task:
+        claims[ROUTER_TAG_PREFIX + "<task>"] = per_task
     out = []
     for tag, said in claims.items():
-        if said != carried:
+        truth = sorted(carried.values()) if tag == models_tag else sorted(f"{t}={m}" for t, m in carried.items())
+        if said != truth:
             out.append(Finding("members_mismatch", name, version,
-                               f"tag {tag} says it carries {', '.join(said) or 'nothing'} but its bundle carries "
-                               f"{', '.join(carried)}"))
-    if ROUTER_TAG_PREFIX + "models" in tags:
-        import json
-
-        try:
-            said = sorted(json.loads(tags[ROUTER_TAG_PREFIX + "models"]).values())
-        except (ValueError, AttributeError):
-            said = ["(unreadable)"]
-        if said != carried:
-            out.append(Finding("members_mismatch", name, version,
-                               f"tag idaas.router.models says it carries {', '.join(said)} but its bundle carries "
-                               f"{', '.join(carried)}"))
+                               f"tag {tag} says it carries {', '.join(said) or 'nothing'} "
+                               f"but its bundle carries {', '.join(truth)}"))
     return out
 
 

@@ -13,15 +13,14 @@ follow is withdrawn by a retract record, never deleted.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from vision.errors import IdaasError
-
 from registry import records, store
 from registry.lookup import aliases, get_model
+from vision.errors import IdaasError
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ def record_move(name: str, stage: str, version: str | int, *, why: str = "", kin
     client = store.client()
     model = get_model(client, name)
     move = Move(stage=stage, version=str(version), previous=aliases(model).get(stage), who=store.current_user(),
-                when=datetime.now(timezone.utc).isoformat(timespec="milliseconds"), why=why, kind=kind,
+                when=datetime.now(UTC).isoformat(timespec="milliseconds"), why=why, kind=kind,
                 forced=forced, overrode=list(overrode or []), review=review, thresholds=dict(thresholds or {}))
     record = records.append(name, "move", move.version, move.model_dump(mode="json", exclude=_STORED),
                             client=client, actor=move.who)
@@ -106,8 +105,8 @@ def record_move(name: str, stage: str, version: str | int, *, why: str = "", kin
         # The alias could not follow (permissions, a deleted version): withdraw the record so the
         # history never claims a move that did not happen (appended, nothing deleted).
         try:
-            records.append(name, "retract", move.version, {"retracts": record.digest, "why": "the alias could not follow"},
-                           client=client)
+            records.append(name, "retract", move.version,
+                           {"retracts": record.digest, "why": "the alias could not follow"}, client=client)
             settle(client, name, stage)
         except Exception:  # noqa: BLE001 - report the first failure, not this one
             log.warning("%s: could not withdraw history record %s", name, record.key)

@@ -12,10 +12,9 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from vision.errors import IdaasError
-
 from registry import store
 from registry.bundle import BUNDLE_FILE, read_bundle
+from vision.errors import IdaasError
 
 GATE_FILE = "gate.json"  # in a router's bundle folder, beside bundle.yaml
 # Written by MLflow into every local download of a registered version; not part of what is stored.

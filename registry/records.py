@@ -35,10 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vision.errors import IdaasError
-
 from registry import store
 from registry.lookup import get_model, quote, refused_for_permissions
+from vision.errors import IdaasError
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +101,6 @@ class Chain:
     def tips(self) -> list[str]:
         linked = {d for r in self.records for d in r.prev}
         return sorted(r.digest for r in self.records if r.digest not in linked)
-
-    def version_broken(self, version: str | int) -> list[str]:
-        return [why for p in self.problems if p.version == str(version) for why in [p.message]]
 
 
 def slot_of(key: str) -> str:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 
-from vision.errors import IdaasError
-
 from registry import records, store
 from registry.lookup import get_model, get_version
+from vision.errors import IdaasError
 
 _REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))/?$")
 

@@ -207,6 +207,11 @@ def test_a_router_with_an_unreviewed_member_cannot_reach_production_or_be_served
     assert "no longer verifies" in served.value.message and "is broken" in served.value.message
     findings = {(f.code, f.version) for f in audit_model("router-t")}
     assert ("not_servable", good) in findings
+    # a router whose tags say it serves another member than its bundle carries
+    store.client().set_model_version_tag("router-t", good, "idaas.router.describe", "rt-describe/99")
+    mismatch = [f for f in audit_model("router-t") if f.code == "members_mismatch"]
+    assert len(mismatch) == 1 and mismatch[0].version == good
+    assert "describe=rt-describe/99" in mismatch[0].message and f"describe=rt-describe/{describe}" in mismatch[0].message
     assert key.startswith(REVISION_PREFIX)
 
 
@@ -240,7 +245,8 @@ def test_an_edited_review_is_reported_and_shown_broken(gov):
     forged = {"review": {**_review(), "reviewer": "someone else", "metrics": {"top1_accuracy": 0.95}, "risks": []},
               "recorded_by": "someone else", "recorded_at": "2026-01-01T00:00:00.000+00:00"}
     client().set_model_version_tag("t-edit", version, first.key, json.dumps(forged))
-    assert [r.review.metrics["top1_accuracy"] for r in revisions("t-edit", version)] == [0.72]  # the forgery is not read
+    # the forgery is not read: only the intact second revision counts
+    assert [r.review.metrics["top1_accuracy"] for r in revisions("t-edit", version)] == [0.72]
     assert {"record_edited", "record_missing", "record_deleted", "not_servable"} <= _codes("t-edit")
     done = _run_all({"audit": ["audit", "t-edit"], "show": ["models", "show", "t-edit", version],
                      "list": ["models", "list"]}, gov["env"])
@@ -391,8 +397,9 @@ def test_serve_allow_unreviewed_says_so_loudly_and_marks_every_answer(gov, photo
                 pass
             assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
             time.sleep(1)
-        body = {"dataframe_records": [{"id": "bus", "image": base64.b64encode(photo_bytes["bus.jpg"]).decode()},
-                                      {"id": "hopper", "image": base64.b64encode(photo_bytes["grace_hopper.jpg"]).decode()}],
+        encoded = {n: base64.b64encode(photo_bytes[f]).decode() for n, f in (("bus", "bus.jpg"),
+                                                                              ("hopper", "grace_hopper.jpg"))}
+        body = {"dataframe_records": [{"id": n, "image": image} for n, image in encoded.items()],
                 "params": {"tasks": "properties"}}
         answer = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=120)
         assert answer.status_code == 200, answer.text
