@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -40,7 +39,7 @@ def register(app: typer.Typer) -> None:
         rule: str = typer.Option("all", help="all | any | share: which photos must show the attribute"),
         share: float = typer.Option(0.5, min=0.0, max=1.0, help="with --rule share: the share of photos"),
         threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="attribute score that counts as showing it"),
-        users: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="user manifest (.csv/.parquet)"),
+        users: Path | None = typer.Option(None, exists=True, dir_okay=False, help="user manifest (.csv/.parquet)"),
         on: str = typer.Option("path", help="column --users and SCORES share"),
     ) -> None:
         """One row per user: photos, photos with faces, yes / no / unknown photos, verdict."""
