@@ -57,6 +57,14 @@ def demo_review(name: str, version: str, task: str, options: dict) -> dict:
     elif task == "faces":
         metrics["recall"] = _measured_face_recall(name, version)
         evaluation["size"] = len(KNOWN_FACES)
+        if (options.get("attributes") or {}).get("method"):
+            # The sunglasses figures are measured on this very version (serving/attribute_eval.py).
+            from serving.attribute_eval import review_metrics, sunglasses_evaluation
+
+            sunglasses = sunglasses_evaluation(name, version)
+            metrics.update(review_metrics(sunglasses))
+            evaluation["dataset"] += f"; sunglasses: {sunglasses['set']}"
+            evaluation["size"] += sunglasses["images"]
     return {
         "question": "DEMO DATA: what is in the photos users upload?",
         "business_metric": "demo only: photos whose content is understood",
