@@ -37,9 +37,10 @@ def _register_commands() -> None:
     from idaas import audit_cmd
 
     audit_cmd.register(app)
-    from idaas import analyse_cmd
+    from idaas import analyse_cmd, faces_cmd
 
     analyse_cmd.register(app)
+    faces_cmd.register(app)
 
 
 def main() -> None:

@@ -261,6 +261,28 @@ def register(app: typer.Typer) -> None:
         if record:
             typer.echo(f"recorded on {name} version {result.challenger}")
 
+    @models.command()
+    def derive(
+        name: str = typer.Argument(..., help="the faces model to start from, e.g. faces-mtcnn"),
+        attribute: list[str] = typer.Option(..., "--attribute", help="NAME=MODEL_URI, e.g. "
+                                            "sunglasses=models:/sunglasses-clf@candidate"),
+        base: str = typer.Option("production", help="version or alias of NAME to start from"),
+        positive: str | None = typer.Option(None, help="the classifier's class that means yes "
+                                                       "(default: the attribute's name)"),
+        min_face_px: float = typer.Option(24.0, help="the learned model abstains on smaller faces"),
+        min_confidence: float = typer.Option(0.1, help="... and on probabilities this close to 0.5"),
+    ) -> None:
+        """A new NAME version whose bundle carries a learned attribute model, with a draft review."""
+        from registry.derive import derive_faces, parse_attributes
+
+        ref = f"models:/{name}/{base}" if base.isdigit() else f"models:/{name}@{base}"
+        derived = derive_faces(ref, parse_attributes(attribute), positive=positive, min_face_px=min_face_px,
+                               min_confidence=min_confidence)
+        typer.echo(f"registered {derived.logged.model_uri} (@candidate) from {derived.base} with "
+                   + ", ".join(f"{a} <- {m}" for a, m in derived.attribute_models.items())
+                   + f"; draft review revision {derived.review_revision} (prototype): complete it with "
+                   f"`idaas reviews set {derived.logged.name} {derived.logged.version} --file review.yaml`")
+
 
 def _new_spec(name: str, task: str, family: str):
     from vision.spec import ModelSpec
