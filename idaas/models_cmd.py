@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(models, name="models")
 
     @models.command()
-    def bootstrap(only: Optional[list[str]] = typer.Option(None, "--only", help="catalog names (default: all)")) -> None:
+    def bootstrap(only: list[str] | None = typer.Option(None, "--only", help="catalog names (default: all)")) -> None:
         """Register the catalog's models whose weights are on this machine; say how to provide the rest."""
         from registry.bootstrap import bootstrap as run
 
@@ -63,17 +63,16 @@ def register(app: typer.Typer) -> None:
     @models.command("register")
     def register_cmd(
         name: str = typer.Argument(..., help="catalog name, or a new name with --task/--family or --spec"),
-        weights: Optional[Path] = typer.Option(None, help="a local checkpoint file or folder"),
-        spec: Optional[Path] = typer.Option(None, help="a model spec YAML (task, family, labels, options)"),
-        task: Optional[str] = typer.Option(None, help="task of a model that is not in the catalog"),
-        family: Optional[str] = typer.Option(None, help="adapter family of a model that is not in the catalog"),
-        description: Optional[str] = typer.Option(None),
+        weights: Path | None = typer.Option(None, help="a local checkpoint file or folder"),
+        spec: Path | None = typer.Option(None, help="a model spec YAML (task, family, labels, options)"),
+        task: str | None = typer.Option(None, help="task of a model that is not in the catalog"),
+        family: str | None = typer.Option(None, help="adapter family of a model that is not in the catalog"),
+        description: str | None = typer.Option(None),
     ) -> None:
         """Register one model version, from the catalog or from a local checkpoint."""
-        from vision.spec import ModelSpec
-
         from registry.catalog import load_catalog
         from registry.versions import register_spec
+        from vision.spec import ModelSpec
 
         catalog = load_catalog()
         if spec is not None:
@@ -133,7 +132,7 @@ def register(app: typer.Typer) -> None:
     @models.command()
     def history(
         name: str = typer.Argument(...),
-        stage: Optional[str] = typer.Option(None, help="only this stage"),
+        stage: str | None = typer.Option(None, help="only this stage"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Every stage move of a model: when, which stage, from which version to which, who, why.
@@ -176,7 +175,8 @@ def register(app: typer.Typer) -> None:
             return
         table = []
         for row in rows:
-            stages = ", ".join(f"{stage}={version}" + (f" ({row['decisions'][stage]})" if row["decisions"].get(stage) else "")
+            stages = ", ".join(f"{stage}={version}"
+                               + (f" ({row['decisions'][stage]})" if row["decisions"].get(stage) else "")
                                + (" UNRECORDED" if stage in row["warnings"] else "")
                                for stage, version in row["aliases"].items())
             if row["broken_records"]:
@@ -188,7 +188,7 @@ def register(app: typer.Typer) -> None:
     @models.command()
     def show(
         name: str = typer.Argument(...),
-        version: Optional[str] = typer.Argument(None, help="a version number (default: the model)"),
+        version: str | None = typer.Argument(None, help="a version number (default: the model)"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """A model and its versions, or one version with its review, comparisons and moves."""
@@ -245,7 +245,7 @@ def register(app: typer.Typer) -> None:
         champion: str = typer.Argument(..., help="the version to compare against (usually production)"),
         challenger: str = typer.Argument(..., help="the new version; the comparison is recorded on it"),
         images: Path = typer.Option(..., "--images", help="a folder of images: the fixed sample"),
-        limit: Optional[int] = typer.Option(None, help="use only the first N images (sorted by name)"),
+        limit: int | None = typer.Option(None, help="use only the first N images (sorted by name)"),
         record: bool = typer.Option(True, "--record/--no-record", help="record the result on the challenger"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:

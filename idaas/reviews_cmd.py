@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -45,7 +44,8 @@ def register(app: typer.Typer) -> None:
             from vision.errors import IdaasError
 
             raise IdaasError(f"{name} version {version} has no impact review; "
-                             f"start from `idaas reviews template` and run `idaas reviews set {name} {version} -f FILE`")
+                             "start from `idaas reviews template` and run "
+                             f"`idaas reviews set {name} {version} -f FILE`")
         chosen = found if all_revisions else found[-1:]
         if as_json:
             typer.echo(json.dumps([r.model_dump(mode="json", exclude={"key"}) for r in chosen], indent=2))
@@ -55,8 +55,8 @@ def register(app: typer.Typer) -> None:
 
     @reviews.command("list")
     def list_cmd(
-        decision: Optional[str] = typer.Option(None, help="prototype, invest, productionise or reject"),
-        name: Optional[str] = typer.Option(None, "--model", help="only this model"),
+        decision: str | None = typer.Option(None, help="prototype, invest, productionise or reject"),
+        name: str | None = typer.Option(None, "--model", help="only this model"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Reviewed versions, optionally only those with one decision."""
@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
                        f"(revision {rev.revision})  {r.question}")
 
     @reviews.command()
-    def template(out: Optional[Path] = typer.Option(None, "--out", "-o", help="write to this file instead of stdout")
+    def template(out: Path | None = typer.Option(None, "--out", "-o", help="write to this file instead of stdout")
                  ) -> None:
         """A review to start from: every field, with comments."""
         from registry.reviews import template_text

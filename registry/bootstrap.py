@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vision.errors import WeightsUnavailableError
 from mlflow.exceptions import MlflowException
 
 from registry.catalog import Catalog, load_catalog, resolve_entry
 from registry.versions import LoggedVersion, register_spec
+from vision.errors import WeightsUnavailableError
 
 
 @dataclass

@@ -81,7 +81,8 @@ def resolve_entry(entry: CatalogEntry) -> tuple[ModelSpec, Path | None]:
     if not sep:
         name, _, alias = ref.partition("/")
     if not name or not alias:
-        raise ModelSpecError(f"{entry.name}: weights {entry.weights!r} must be models:/NAME@ALIAS or models:/NAME/VERSION")
+        raise ModelSpecError(f"{entry.name}: weights {entry.weights!r} must be models:/NAME@ALIAS "
+                             "or models:/NAME/VERSION")
     dest = get_settings().cache_dir / "registered" / name / alias
     if dest.exists():
         import shutil

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from registry import store
+from registry import records, store
 from registry.compare import COMPARISON_PREFIX, Comparison
-from registry import records
 from registry.history import STAGES, moves_of
 from registry.lookup import aliases, get_model, get_version, versions_of
 from registry.reviews import review_problems, revisions_of, thresholds_for
@@ -17,7 +16,7 @@ from registry.versions import TAG_CONTENT_HASH, TAG_MODELS, TAG_REGISTERED_BY, T
 def _when(ms: int | None) -> str:
     if not ms:
         return ""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
 
 
 def _decision(chain: records.Chain, version: str) -> str | None:

@@ -8,10 +8,10 @@ plus what each model family's adapter declares it imports (``Adapter.requirement
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
 
 from vision.adapters import adapter_class
 from vision.errors import ModelSpecError

@@ -11,17 +11,16 @@ MLflow UI and findable with ``idaas reviews list --decision productionise``.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vision.errors import IdaasError
-
 from registry import records, store
 from registry.lookup import get_version
+from vision.errors import IdaasError
 
 DECISIONS = ("prototype", "invest", "productionise", "reject")
 TEMPLATE = Path(__file__).with_name("review_template.yaml")
@@ -43,7 +42,7 @@ class ExpectedImpact(_Strict):
     description: str = ""
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ExpectedImpact":
+    def _ordered(self) -> ExpectedImpact:
         if self.low > self.high:
             raise ValueError(f"low ({self.low}) must not be above high ({self.high})")
         return self
@@ -166,7 +165,7 @@ def set_review(name: str, version: str | int, review: ImpactReview | dict | Path
     from registry.members import artifact_digest
 
     record = ReviewRevision(review=review, recorded_by=store.current_user(),
-                            recorded_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                            recorded_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
                             artifacts=artifact_digest(name, mv.version))
     stored = records.append(name, "review", mv.version,
                             record.model_dump(mode="json", exclude={"key", "revision", "digest"}),
@@ -254,7 +253,8 @@ def render_markdown(revision: ReviewRevision, thresholds: dict[str, float] | Non
                          f"{'—' if limit is None else f'>= {limit:g}'} |")
     if r.risks:
         lines += ["", "**Risks.**"]
-        lines += [f"- *{risk.area}*: {risk.description}" + (f" — mitigation: {risk.mitigation}" if risk.mitigation else "")
+        lines += [f"- *{risk.area}*: {risk.description}"
+                  + (f" — mitigation: {risk.mitigation}" if risk.mitigation else "")
                   for risk in r.risks]
     lines += ["", f"**Decision.** {r.decision}, by {r.reviewer} on {r.date.isoformat()} "
                   f"(recorded by {revision.recorded_by} at {revision.recorded_at})."]

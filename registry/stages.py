@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vision.errors import IdaasError
-
 from registry import store
 from registry.gate import evaluate
 from registry.history import STAGES, Move, moves, record_move, recorded_holder
 from registry.lookup import aliases, get_model, get_version
+from vision.errors import IdaasError
 
 
 class GateRefused(IdaasError):

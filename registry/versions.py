@@ -12,17 +12,17 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
-
-from vision.errors import ModelSpecError
-from vision.spec import ModelSpec
+from typing import Any
 
 from registry import bundle as bundles
 from registry import store
 from registry.lookup import quote
+from vision.errors import ModelSpecError
+from vision.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

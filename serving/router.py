@@ -109,7 +109,8 @@ def member_checks(plan: RouterPlan, alias: str) -> tuple[list[str], dict[str, di
             recorded = recorded_holder(name, alias, chain)
             if recorded != version:
                 missing.append(f"{name}: @{alias} points at version {version} but the recorded moves give it to "
-                               f"{'version ' + recorded if recorded else 'no version'} (the alias was set outside idaas)")
+                               f"{'version ' + recorded if recorded else 'no version'} "
+                               "(the alias was set outside idaas)")
         approved = approval(name, version, chain)
         missing += [f"{name}/{version}: {why}" for why in approved.missing]
         members[f"{name}/{version}"] = {"task": task, "review": approved.digest,

@@ -211,7 +211,8 @@ def test_a_router_with_an_unreviewed_member_cannot_reach_production_or_be_served
     store.client().set_model_version_tag("router-t", good, "idaas.router.describe", "rt-describe/99")
     mismatch = [f for f in audit_model("router-t") if f.code == "members_mismatch"]
     assert len(mismatch) == 1 and mismatch[0].version == good
-    assert "describe=rt-describe/99" in mismatch[0].message and f"describe=rt-describe/{describe}" in mismatch[0].message
+    assert "describe=rt-describe/99" in mismatch[0].message
+    assert f"describe=rt-describe/{describe}" in mismatch[0].message
     assert key.startswith(REVISION_PREFIX)
 
 

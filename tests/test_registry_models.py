@@ -124,11 +124,13 @@ def test_each_version_from_the_registry_answers_like_the_adapter_in_a_fresh_proc
             assert len(rows) == len(want)
             for row, ref in zip(rows, want):
                 assert row["models"] == {task: f"{name}/{mv.version}"}
-                assert {k: v for k, v in row.items() if k != "models"} == {k: v for k, v in ref.items() if k != "models"}
+                assert ({k: v for k, v in row.items() if k != "models"}
+                        == {k: v for k, v in ref.items() if k != "models"})
         assert {"tasks", "output"} <= set(got["params"])
     # the answers are not trivially empty: the photos hold what these models find
     by_name = {name: json.loads(out.read_text())["rows"] for name, (_, out) in procs.items()}
-    assert by_name["classify-mobilenet-v2"][2]["classify"]["labels"][0]["label"] in ("tabby", "tiger cat", "Egyptian cat")
+    cat = by_name["classify-mobilenet-v2"][2]["classify"]["labels"][0]["label"]
+    assert cat in ("tabby", "tiger cat", "Egyptian cat")
     assert len(by_name["faces-mtcnn"][0]["faces"]["faces"]) >= 2
     assert "emisiones" in by_name["ocr-rapidocr"][0]["ocr"]["text"].lower()
 
@@ -147,7 +149,8 @@ def test_logged_model_declares_params_pins_requirements_and_ships_code(bootstrap
         declared = {p.name: p.default for p in meta.get_params_schema().params}
         assert declared == {"tasks": "", "output": "records", **params}
         inputs = {c.name: (str(c.type), c.required) for c in meta.get_input_schema().inputs}
-        assert inputs == {"image": ("DataType.string", True), "id": ("DataType.string", False), "tasks": ("DataType.string", False)}
+        assert inputs == {"image": ("DataType.string", True), "id": ("DataType.string", False),
+                          "tasks": ("DataType.string", False)}
         requirements = (local / "requirements.txt").read_text().split()
         assert all("==" in r for r in requirements), requirements
         pinned = {r.split("==")[0].lower() for r in requirements}
