@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vision.adapters.faces_mtcnn import DEFAULT_CROP_PAD, face_crop_box
 from vision.errors import IdaasError
 from vision.image_input import decode_image
 
@@ -17,16 +18,7 @@ MANIFEST = "manifest.csv"
 UNSORTED = "unsorted"
 
 
-def crop_box(box: list[float], width: int, height: int, pad: float) -> tuple[int, int, int, int]:
-    """The face box grown by ``pad`` of its longer side on every side, squared, inside the picture."""
-    x1, y1, x2, y2 = box
-    side = max(x2 - x1, y2 - y1) * (1 + 2 * pad)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    left, top = max(0, round(cx - side / 2)), max(0, round(cy - side / 2))
-    return left, top, min(width, round(cx + side / 2)), min(height, round(cy + side / 2))
-
-
-def export_crops(scored: pd.DataFrame, out_dir: Path, *, pad: float = 0.25) -> pd.DataFrame:
+def export_crops(scored: pd.DataFrame, out_dir: Path, *, pad: float = DEFAULT_CROP_PAD) -> pd.DataFrame:
     """Write ``out_dir/unsorted/<n>.png`` for every face of ``scored`` (rows with ``path`` and a
     ``faces`` answer) and ``out_dir/manifest.csv``: crop, source path, face index, box, detector
     score, landmarks in crop pixels (``left_eye_x`` ...), each attribute's current score and
@@ -35,7 +27,7 @@ def export_crops(scored: pd.DataFrame, out_dir: Path, *, pad: float = 0.25) -> p
         raise IdaasError("the scores need a 'path' column and a 'faces' answer (score with the faces task)")
     folder = Path(out_dir) / UNSORTED
     folder.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[dict] = []
     for record in scored.to_dict("records"):
         answer = record.get("faces")
         if not isinstance(answer, dict) or "error" in answer or not answer.get("faces"):
@@ -43,7 +35,7 @@ def export_crops(scored: pd.DataFrame, out_dir: Path, *, pad: float = 0.25) -> p
         picture = decode_image(Path(str(record["path"])), allow_path=True).image
         for index, face in enumerate(answer["faces"]):
             name = f"{len(rows):06d}.png"
-            left, top, right, bottom = crop_box(face["box"], picture.width, picture.height, pad)
+            left, top, right, bottom = face_crop_box(face["box"], picture.width, picture.height, pad)
             picture.crop((left, top, right, bottom)).save(folder / name)
             reasons = face.get("abstentions") or {}
             # Landmarks in the crop's own pixels: where an annotator (or a renderer) finds the eyes.

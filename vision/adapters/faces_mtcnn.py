@@ -42,6 +42,8 @@ DEFAULT_MAX_SIDE = 1280
 # costs compute, never answers (see mtcnn_batched).
 _CANVAS_STEP = 160
 _CANVAS_RATIOS = (0.5625, 0.75, 1.0)
+# Margin around a face box for attribute crops, as a share of the box's longer side.
+DEFAULT_CROP_PAD = 0.25
 
 
 def bucket_size(height: int, width: int, pad: bool = True) -> tuple[int, int]:
@@ -81,6 +83,19 @@ class Bucket:
         for i, picture in enumerate(self.pictures):
             canvas[i, :picture.height, :picture.width] = np.asarray(picture)
         return torch.from_numpy(canvas).to(device).permute(0, 3, 1, 2).float()
+
+
+def face_crop_box(box: Sequence[float], width: int, height: int, pad: float) -> tuple[int, int, int, int]:
+    """The face box grown by ``pad`` of its longer side on every side, squared, inside the picture.
+
+    `idaas faces crops` exports training crops with it and a learned attribute model is served
+    crops made by it: the model sees at serving time the framing it was trained on.
+    """
+    x1, y1, x2, y2 = box
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * pad)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, top = max(0, round(cx - side / 2)), max(0, round(cy - side / 2))
+    return left, top, min(width, round(cx + side / 2)), min(height, round(cy + side / 2))
 
 
 def eye_darkness(image: np.ndarray, points: np.ndarray) -> float:
@@ -251,11 +266,9 @@ class MtcnnFaces(Adapter):
         from vision.image_input import DecodedImage as _D
 
         crops = []
+        pad = float(self.attributes.get("crop_pad", DEFAULT_CROP_PAD))
         for box, _, _ in faces:
-            x1, y1, x2, y2 = box.tolist()
-            pad = 0.15 * max(x2 - x1, y2 - y1)
-            crop = decoded.image.crop((int(max(0, x1 - pad)), int(max(0, y1 - pad)),
-                                       int(min(decoded.image.width, x2 + pad)), int(min(decoded.image.height, y2 + pad))))
+            crop = decoded.image.crop(face_crop_box(box.tolist(), decoded.image.width, decoded.image.height, pad))
             crops.append(_D(image=crop, width=crop.width, height=crop.height, format="crop"))
         model = self._attribute_model
         scores: list[dict[str, float]] = [{} for _ in faces]
