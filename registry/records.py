@@ -138,6 +138,7 @@ def _fetch(client, digest: str, run_id: str) -> bytes | None:
 
     Content-addressed, so a local copy that still hashes to its name is as good as the server's.
     """
+    import requests
     from mlflow.exceptions import MlflowException
 
     cached = _cache_dir() / f"{digest}.json"
@@ -154,6 +155,9 @@ def _fetch(client, digest: str, run_id: str) -> bytes | None:
         except (MlflowException, OSError) as exc:
             if refused_for_permissions(exc):
                 raise
+            if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+                # an unreachable registry must not read as a deleted record
+                raise IdaasError(f"cannot read the records of run {run_id}: the registry did not answer") from None
             return None
         except Exception:  # noqa: BLE001 - a missing run or file reads as "not stored", whatever the store says
             return None
