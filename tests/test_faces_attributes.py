@@ -127,3 +127,17 @@ def test_a_learned_model_abstains_below_its_own_floors():
     assert confident(0.85, floors) and confident(0.15, floors) and not confident(0.7, floors)
     with pytest.raises(ValueError, match="unknown abstention"):
         QualityFloors.from_options({"method": "model", "abstain_on": ["blurry"]})
+
+
+def test_a_comparison_reports_an_answer_that_became_an_abstention(photos):
+    from registry.compare import compare_answers
+
+    def row(*faces: Face) -> dict:
+        return ImageAnswer(id="bus.jpg", results={"faces": FacesResult(faces=list(faces))}).to_wire()
+
+    result = compare_answers("faces-mtcnn", "1", "2", [photos["bus.jpg"]], [row(_face(0.9), _face(0.8))],
+                             [row(_face(0.9), _face(None))], "sample")
+    (faces,) = [t for t in result.tasks if t.task == "faces"]
+    assert faces.agreement == 0.0
+    assert result.differing[0].tasks["faces"] == {"champion": "2 faces; sunglasses 2 yes",
+                                                  "challenger": "2 faces; sunglasses 1 unknown, 1 yes"}
