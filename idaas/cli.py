@@ -8,14 +8,27 @@ import sys
 
 import typer
 
+from idaas.help_format import context_settings, plain_help
 from vision.settings import apply_offline_env
 
 app = typer.Typer(help="Image Detection as a Service: models, reviews, serving and batch scoring.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, context_settings=context_settings())
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"idaas {version('idaas')}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                      help="print the version and exit"),
+) -> None:
     """Image Detection as a Service: models, reviews, serving and batch scoring."""
 
 
@@ -46,12 +59,13 @@ def _register_commands() -> None:
 def main() -> None:
     apply_offline_env()
     _register_commands()
+    from registry.store import redact  # every error line passes through it: no credentials printed
     from vision.errors import IdaasError
 
-    from registry.store import redact  # every error line passes through it: no credentials printed
-
     try:
-        app()  # click's standalone mode prints usage errors itself and exits 2
+        command = typer.main.get_command(app)
+        plain_help(command)
+        command(prog_name="idaas")  # click's standalone mode prints usage errors itself and exits 2
     except IdaasError as exc:
         typer.echo(redact(f"error [{exc.code.value}]: {exc.message}"), err=True)
         sys.exit(1)

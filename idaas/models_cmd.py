@@ -38,6 +38,29 @@ def _mb(size: int | None) -> str:
     return "" if size is None else f"{size / 1e6:.1f} MB"
 
 
+def _seconds(when: str) -> str:
+    """An ISO time as `show` prints it: to the second, no zone suffix (all times are UTC)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return when
+
+
+def _router_members(name: str, versions: list[str]) -> dict[str, list[tuple[str, str, str]]]:
+    """version -> (task, model, version) of each member, for the versions of a router."""
+    from registry.members import bundle_entries
+    from registry.store import client
+
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    mlflow_client = client()
+    for version in dict.fromkeys(versions):
+        if (mlflow_client.get_model_version(name, version).tags or {}).get("idaas.kind") == "router":
+            out[version] = sorted(bundle_entries(name, version))
+    return out
+
+
 def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     return ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
@@ -153,8 +176,13 @@ def register(app: typer.Typer) -> None:
             return
         if not found:
             typer.echo(f"{name} has no recorded moves")
-        for move in found:
-            typer.echo(move.line())
+        else:
+            rows = [[_seconds(m.when), m.stage, m.previous or "(none)", m.version,
+                     m.kind + (" FORCED" if m.forced else ""), m.who, m.why or "-"] for m in found]
+            for line in _table(rows, ["WHEN (UTC)", "STAGE", "FROM", "TO", "KIND", "BY", "WHY"]):
+                typer.echo(line)
+        for version, members in _router_members(name, [m.version for m in found]).items():
+            typer.echo(f"version {version} serves: " + ", ".join(f"{task}={n}/{v}" for task, n, v in members))
         for problem in chain.problems:
             typer.echo(f"BROKEN  {problem.message}")
         for alias, why in warnings.items():
@@ -220,7 +248,12 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{name} version {data['version']}  stages: {','.join(data['aliases']) or '-'}  "
                    f"tasks: {data['tasks']}  size: {_mb(data['size_bytes'])}")
         typer.echo(f"  models: {data['models']}  created {data['created']} by {data['registered_by']}")
-        typer.echo(f"  source: {data['source']}")
+        run = data.get("run")
+        if run:
+            typer.echo(f"  training run: {run['name'] or run['id']} ({run['id']}, {run['status'].lower()}, "
+                       f"experiment {run['experiment']}; `mlflow runs describe --run-id {run['id']}`)")
+        else:
+            typer.echo("  training run: none (registered from files, not from a run)")
         review = data["review"]
         if review:
             r = review["review"]
@@ -236,8 +269,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  compared with v{comp['champion']} on {comp['n_images']} images: {agreement}; "
                        f"{comp['differing_count']} differing")
         for move in data["moves"]:
-            typer.echo(f"  {move['when']}  {move['stage']} {move['previous'] or '-'} -> {move['version']} "
-                       f"({move['kind']}) by {move['who']}" + (" FORCED" if move["forced"] else ""))
+            typer.echo(f"  {_seconds(move['when'])}  {move['stage']} {move['previous'] or '(none)'} -> "
+                       f"{move['version']} ({move['kind']}) by {move['who']}" + (" FORCED" if move["forced"] else "")
+                       + (f": {move['why']}" if move["why"] else ""))
 
     @models.command()
     def compare(

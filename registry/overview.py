@@ -102,6 +102,19 @@ def show_model(name: str) -> dict[str, Any]:
     }
 
 
+def _run(client, run_id: str | None) -> dict[str, Any] | None:
+    """The run a version was logged from: what `show` names instead of an opaque source URI."""
+    if not run_id:
+        return None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        info = client.get_run(run_id).info
+    except MlflowException:
+        return {"id": run_id, "name": "", "status": "DELETED", "experiment": "?"}
+    return {"id": run_id, "name": info.run_name or "", "status": info.status, "experiment": info.experiment_id}
+
+
 def show_version(name: str, version: str | int) -> dict[str, Any]:
     client = store.client()
     mv = get_version(client, name, version)
@@ -121,6 +134,7 @@ def show_version(name: str, version: str | int) -> dict[str, Any]:
         "name": name,
         "tasks": tags.get(TAG_TASKS, ""),
         "source": mv.source,
+        "run": _run(client, mv.run_id),
         "description": mv.description or "",
         "review": revs[-1].model_dump(mode="json", exclude={"key"}) if revs else None,
         "review_revisions": len(revs),

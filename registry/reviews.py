@@ -11,6 +11,7 @@ MLflow UI and findable with ``idaas reviews list --decision productionise``.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -94,11 +95,31 @@ def _one_line(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+_PLACEHOLDER = re.compile(r"^\s*<[^<>]+>\s*$")
+
+
+def placeholders(data: Any, where: str = "") -> list[str]:
+    """The fields of a review that still hold a template placeholder (`<question: ...>`)."""
+    if isinstance(data, dict):
+        found = []
+        for key, value in data.items():
+            path = f"{where}.{key}" if where else str(key)
+            found += [path] if _PLACEHOLDER.match(str(key)) else placeholders(value, path)
+        return found
+    if isinstance(data, list):
+        return [p for i, item in enumerate(data) for p in placeholders(item, f"{where}[{i}]")]
+    return [where] if isinstance(data, str) and _PLACEHOLDER.match(data) else []
+
+
 def parse_review(data: Any, source: str = "review") -> ImpactReview:
     if isinstance(data, ImpactReview):
         return data
     if not isinstance(data, dict):
         raise IdaasError(f"{source}: an impact review is a mapping of fields (see `idaas reviews template`)")
+    left = placeholders(data)
+    if left:
+        raise IdaasError(f"{source} still has template placeholders in: {', '.join(left)}; "
+                         "replace each <...> with your own answer, then run the command again")
     try:
         return ImpactReview.model_validate(data)
     except ValidationError as exc:
