@@ -34,9 +34,9 @@ import pandas as pd
 from vision.errors import IdaasError
 from vision.results import TASKS
 
+from serving.batch.core import DEFAULT_MODEL_URI, read_bytes, request_params
 from serving.batch.records import BASE_COLUMNS, task_columns, to_record, to_wire
 
-DEFAULT_MODEL_URI = "models:/idaas@production"
 _IMAGE_COLUMNS = ("path", "image")
 
 
@@ -71,18 +71,6 @@ def _as_frame(images: Any) -> pd.DataFrame:
     return pd.DataFrame({"path": [str(i) for i in items]})
 
 
-def _read(path: Any) -> bytes | IdaasError:
-    from vision.errors import ErrorCode, ImageInputError
-    from vision.image_input import load_bytes
-
-    if path is None or (isinstance(path, float) and path != path) or str(path) == "":
-        return ImageInputError("no image was given", ErrorCode.EMPTY_INPUT)
-    try:
-        return load_bytes(Path(str(path)), allow_path=True)
-    except IdaasError as exc:
-        return exc
-
-
 def score(images: Any, model_uri: str = DEFAULT_MODEL_URI, *, tasks: str | Sequence[str] | None = None,
           batch_size: int = 16, **params: Any) -> pd.DataFrame:
     """Answer every image; see the module docstring for what ``images`` can be and what comes back.
@@ -92,26 +80,25 @@ def score(images: Any, model_uri: str = DEFAULT_MODEL_URI, *, tasks: str | Seque
     """
     frame = _as_frame(images)
     model = load(model_uri)
-    request_params: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
-    if tasks:
-        request_params["tasks"] = tasks if isinstance(tasks, str) else ",".join(tasks)
-    request_params["output"] = "records"
+    sent_params = request_params(params, tasks, "records")
     has_path = "path" in frame.columns
     ids = [str(v) for v in frame["id"]] if "id" in frame.columns else \
         ([str(p) for p in frame["path"]] if has_path else [str(i) for i in range(len(frame))])
     wire: list[dict[str, Any]] = []
     from vision.settings import get_settings
 
-    step = max(1, min(batch_size, get_settings().max_images_per_request))  # the model refuses larger requests
+    settings = get_settings()
+    step = max(1, min(batch_size, settings.max_images_per_request))  # the model refuses larger requests
     for start in range(0, len(frame), step):
         part = range(start, min(start + step, len(frame)))
-        sources = [_read(frame["path"].iat[i]) for i in part] if has_path else [frame["image"].iat[i] for i in part]
+        sources = ([read_bytes(frame["path"].iat[i], settings.max_image_bytes) for i in part] if has_path
+                   else [frame["image"].iat[i] for i in part])
         send = [i for i, s in zip(part, sources) if not isinstance(s, IdaasError)]
         answers: dict[int, dict[str, Any]] = {}
         if send:
             request = pd.DataFrame({"id": [ids[i] for i in send],
                                     "image": [sources[i - start] for i in send]})
-            for i, row in zip(send, model.predict(request, params=request_params)):
+            for i, row in zip(send, model.predict(request, params=sent_params)):
                 answers[i] = row
         for i, source in zip(part, sources):
             if isinstance(source, IdaasError):  # unreadable file: its row says why, as the scorer's does

@@ -38,9 +38,11 @@ from typing import Any, Mapping, Sequence
 
 from vision.settings import apply_offline_env, get_settings
 
+from serving.batch.core import request_params
 from serving.batch.records import task_columns, to_record
 
 JSON_COLUMN = "_idaas_json"
+READ_COLUMN = "_idaas_read"
 
 
 def local_spark(master: str = "local[2]", app_name: str = "idaas-scoring", conf: Mapping[str, str] | None = None):
@@ -100,20 +102,23 @@ def model_tasks(model_uri: str) -> list[str]:
 
 
 def _read_files(paths):
-    # Runs on the executors: the bytes of each file, or None when it cannot be read (the row
-    # then reports file_not_found).
+    # Runs on the executors: each file's bytes, or why it could not be read, by the same rules
+    # and with the same error codes as `idaas score` and the notebook API (serving/batch/core.py).
     import pandas as pd
 
-    def read(path):
-        if path is None:
-            return None
-        try:
-            with open(path.removeprefix("file:"), "rb") as fh:
-                return fh.read()
-        except OSError:
-            return None
+    from serving.batch.core import read_bytes
+    from vision.errors import IdaasError
+    from vision.settings import get_settings
 
-    return pd.Series([read(p) for p in paths])
+    limit = get_settings().max_image_bytes
+    content, codes, messages = [], [], []
+    for path in paths:
+        found = read_bytes(path, limit)
+        failed = isinstance(found, IdaasError)
+        content.append(None if failed else found)
+        codes.append(found.code.value if failed else None)
+        messages.append(found.message if failed else None)
+    return pd.DataFrame({"content": content, "read_error_code": codes, "read_error_message": messages})
 
 
 def score_spark(df, model_uri: str, *, tasks: str | Sequence[str] | None = None, image_col: str = "content",
@@ -143,7 +148,11 @@ def score_spark(df, model_uri: str, *, tasks: str | Sequence[str] | None = None,
     if df.rdd.getNumPartitions() > cores:
         df = df.coalesce(cores)
     if read_from_paths:
-        df = df.withColumn(image_col, F.pandas_udf(_read_files, T.BinaryType())(F.col(path_col)))
+        read_type = T.StructType([T.StructField("content", T.BinaryType()),
+                                  T.StructField("read_error_code", T.StringType()),
+                                  T.StructField("read_error_message", T.StringType())])
+        df = df.withColumn(READ_COLUMN, F.pandas_udf(_read_files, read_type)(F.col(path_col)))
+        df = df.withColumn(image_col, F.col(f"{READ_COLUMN}.content"))
     ident = F.col(id_col) if id_col else (F.col(path_col) if path_col in columns else F.lit(None))
 
     limit = int(batch_rows or get_settings().max_images_per_request)
@@ -153,10 +162,7 @@ def score_spark(df, model_uri: str, *, tasks: str | Sequence[str] | None = None,
 
     wanted = task_columns(t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks)) \
         if tasks else model_tasks(model_uri)
-    udf_params: dict[str, Any] = {k: v for k, v in dict(params or {}).items() if v is not None}
-    udf_params["output"] = "json"
-    if tasks:
-        udf_params["tasks"] = ",".join(wanted)
+    udf_params = request_params(params, wanted if tasks else None, "json")
     predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="string", env_manager="local", params=udf_params)
     scored = df.withColumn(JSON_COLUMN, predict(F.struct(F.col(image_col).alias("image"),
                                                          ident.cast("string").alias("id"))))
@@ -178,12 +184,13 @@ def score_spark(df, model_uri: str, *, tasks: str | Sequence[str] | None = None,
     result = scored.select(*[c for c in scored.columns if c != JSON_COLUMN],
                            *[F.col(f"{JSON_COLUMN}.{n}").alias(n) for n in names])
     if read_from_paths:
-        # A file that could not be read reached the model as "no image"; say what happened.
-        unreadable = F.col(image_col).isNull() & F.col(path_col).isNotNull()
-        result = (result.withColumn("error_code", F.when(unreadable, F.lit("file_not_found"))
+        # A file that could not be read reached the model as "no image"; its row says why.
+        failed = F.col(f"{READ_COLUMN}.read_error_code").isNotNull()
+        result = (result.withColumn("error_code", F.when(failed, F.col(f"{READ_COLUMN}.read_error_code"))
                                     .otherwise(F.col("error_code")))
-                  .withColumn("error_message", F.when(unreadable, F.concat(F.lit("cannot read "), F.col(path_col)))
-                              .otherwise(F.col("error_message"))))
+                  .withColumn("error_message", F.when(failed, F.col(f"{READ_COLUMN}.read_error_message"))
+                              .otherwise(F.col("error_message")))
+                  .drop(READ_COLUMN))
     if not keep_image:
         result = result.drop(image_col)
     return result

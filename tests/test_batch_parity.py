@@ -123,3 +123,40 @@ def test_the_answers_are_real(answers, router_version):
     assert "segmentation" in every["page/orig.png"]["ocr"]["text"].lower()
     assert every["broken/not-an-image.jpg"]["error"]["code"] == "not_an_image"
     assert {"classify", "faces", "ocr", "properties", "describe"} <= set(every["bus/orig.png"]["models"])
+
+
+def _source_rows(frame: pd.DataFrame) -> dict[str, dict]:
+    rows = [to_wire(r) for r in frame.to_dict("records")]
+    return {row["id"]: _without_id(row) for row in rows}
+
+
+def test_missing_unreadable_uri_and_manifest_rows_agree_every_batch_way_in(corpus, model_uri, spark, tmp_path):
+    """One manifest (a path, a file:// URI, a missing file, a folder, an empty cell) gives the
+    same rows and error codes through `idaas score`, the notebook API and Spark."""
+    from serving.notebook_api import score as notebook_score
+    from serving.spark_scoring import score_spark
+
+    manifest = pd.DataFrame({
+        "id": ["path", "uri", "missing", "folder", "empty"],
+        "path": [str(corpus / "coffee/webp.webp"), (corpus / "bus/orig.png").as_uri(), str(corpus / "no/such.jpg"),
+                 str(corpus / "bus"), ""]})
+    manifest_file = tmp_path / "manifest.csv"
+    manifest.to_csv(manifest_file, index=False)
+    tasks = "classify"
+
+    out = tmp_path / "scored.parquet"
+    done = subprocess.run([sys.executable, "-m", "idaas", "score", str(manifest_file), "-o", str(out), "--model",
+                           model_uri, "--tasks", tasks, "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ways = {"idaas score": _source_rows(pd.read_parquet(out)),
+            "notebook": _source_rows(notebook_score(manifest_file, model_uri, tasks=tasks)),
+            "Spark": _source_rows(score_spark(spark.createDataFrame(manifest.fillna("")), model_uri, tasks=tasks,
+                                              id_col="id").toPandas())}
+    codes = {way: {k: (row.get("error") or {}).get("code") for k, row in rows.items()} for way, rows in ways.items()}
+    assert codes["idaas score"] == {"path": None, "uri": None, "missing": "file_not_found",
+                                    "folder": "unreadable_file", "empty": "empty_input"}, codes
+    for way, rows in ways.items():
+        assert codes[way] == codes["idaas score"], way
+        for key in ("path", "uri"):
+            assert rows[key]["classify"] == ways["idaas score"][key]["classify"], (way, key)
+    assert ways["notebook"]["path"]["classify"]["labels"][0]["label"] == "espresso"

@@ -16,7 +16,8 @@ class ErrorCode(str, Enum):
     TOO_MANY_PIXELS = "too_many_pixels"  # decompression-bomb guard
     IMAGE_TOO_SMALL = "image_too_small"
     PATH_NOT_ALLOWED = "path_not_allowed"
-    FILE_NOT_FOUND = "file_not_found"
+    FILE_NOT_FOUND = "file_not_found"  # nothing at that path
+    UNREADABLE_FILE = "unreadable_file"  # something there that cannot be read (a folder, permissions, I/O)
     # Models and requests
     WEIGHTS_UNAVAILABLE = "weights_unavailable"
     BAD_MODEL_SPEC = "bad_model_spec"

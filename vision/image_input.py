@@ -114,12 +114,15 @@ def _read_path(path: Path, max_bytes: int) -> bytes:
     except FileNotFoundError:
         raise _fail(ErrorCode.FILE_NOT_FOUND, f"no such file: {path}") from None
     except OSError as exc:
-        raise _fail(ErrorCode.FILE_NOT_FOUND, f"cannot read {path}: {exc.strerror}") from None
+        raise _fail(ErrorCode.UNREADABLE_FILE, f"cannot read {path}: {exc.strerror}") from None
     if not path.is_file():
-        raise _fail(ErrorCode.FILE_NOT_FOUND, f"not a file: {path}")
+        raise _fail(ErrorCode.UNREADABLE_FILE, f"not a file: {path}")
     if size > max_bytes:
         raise _fail(ErrorCode.IMAGE_TOO_LARGE, f"{path} is {size} bytes, over the limit of {max_bytes}")
-    return path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError as exc:  # there, but not readable (permissions, I/O error)
+        raise _fail(ErrorCode.UNREADABLE_FILE, f"cannot read {path}: {exc.strerror}") from None
 
 
 def load_bytes(source: bytes | bytearray | memoryview | str | os.PathLike, *, allow_path: bool = False,

@@ -14,24 +14,25 @@ import os
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
+from serving.batch.core import DEFAULT_MODEL_URI, normal_tasks, read_source, task_params
+from serving.batch.parquet_sink import RunStore
+from serving.batch.records import to_record
+from serving.batch.sources import InputItem, Inputs
 from vision.errors import ErrorCode, IdaasError, ImageInputError, ModelSpecError
 from vision.image_input import DecodedImage
 from vision.pipeline import Pipeline
 from vision.results import ImageAnswer
 
-from serving.batch.parquet_sink import RunStore
-from serving.batch.records import to_record
-from serving.batch.sources import InputItem, Inputs, read_source
-
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_URI = "models:/idaas@production"
+__all__ = ["DEFAULT_MODEL_URI", "BatchScorer", "Summary", "load_pipeline", "resolve_model_uri", "score"]
 
 
 def resolve_model_uri(uri: str) -> str:
@@ -159,13 +160,6 @@ def _progress(total: int, initial: int, enabled: bool):
                 file=sys.stderr, disable=not enabled)
 
 
-def _normal_tasks(tasks: str | Sequence[str] | None) -> list[str] | None:
-    if tasks is None:
-        return None
-    names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t and t.strip()]
-    return list(dict.fromkeys(names)) or None
-
-
 def score(inputs: Inputs, output: Path, *, model: str = DEFAULT_MODEL_URI, tasks: str | Sequence[str] | None = None,
           params: Mapping[str, Any] | None = None, batch_size: int = 32, chunk_size: int = 512,
           workers: int | None = None, restart: bool = False, overwrite: bool = False, progress: bool = True,
@@ -178,8 +172,8 @@ def score(inputs: Inputs, output: Path, *, model: str = DEFAULT_MODEL_URI, tasks
     """
     store = RunStore(output)
     store.check_output(overwrite)
-    params = {k: v for k, v in dict(params or {}).items() if v is not None}
-    wanted = {"model": model, "tasks": _normal_tasks(tasks), "params": params}
+    params = task_params(params)
+    wanted = {"model": model, "tasks": normal_tasks(tasks), "params": params}
     pending = None if restart else store.check_resumable(wanted)
     resolved = pending["model_version"] if pending else resolve_model_uri(model)
     if pipeline is None:
@@ -187,7 +181,7 @@ def score(inputs: Inputs, output: Path, *, model: str = DEFAULT_MODEL_URI, tasks
     scorer = BatchScorer(pipeline, tasks=tasks, params=params, batch_size=batch_size, workers=workers)
     started = time.perf_counter()  # throughput counts reading, decoding, answering and writing, not loading
     store.begin({**wanted, "model_version": resolved, "inputs": inputs.description,
-                 "started": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+                 "started": datetime.now(UTC).isoformat(timespec="seconds")},
                 restart=restart, overwrite=overwrite)
 
     done = store.done_keys()
@@ -216,7 +210,7 @@ def score(inputs: Inputs, output: Path, *, model: str = DEFAULT_MODEL_URI, tasks
         bar.close()
     table = store.assemble(inputs.items, inputs.metadata, scorer.tasks, {
         "model": model, "model_version": resolved, "tasks": scorer.tasks, "params": params,
-        "inputs": inputs.description, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        "inputs": inputs.description, "finished": datetime.now(UTC).isoformat(timespec="seconds")})
     seconds = time.perf_counter() - started
     outcomes = Counter("ok" if code is None else code for code in table.column("error_code").to_pylist())
     task_errors: Counter = Counter()

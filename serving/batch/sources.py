@@ -18,7 +18,7 @@ from urllib.request import url2pathname
 
 import pandas as pd
 
-from vision.errors import BadRequestError, ErrorCode, ImageInputError
+from vision.errors import BadRequestError
 from vision.results import TASKS
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
@@ -159,27 +159,3 @@ def discover(spec: str | Path, *, path_column: str | None = None, id_column: str
     if globlib.has_magic(text):
         return from_glob(text)
     raise BadRequestError(f"{text}: not a folder, a manifest (.csv/.parquet) or a glob pattern that matches files")
-
-
-def read_source(source: str, max_bytes: int) -> bytes | Path | None:
-    """What vision.image_input reads: a Path for local files (it checks size and existence
-    itself), or the bytes behind a URI, read through fsspec with the byte limit enforced."""
-    if not source:
-        return None  # a manifest row without a path: the image door reports "no image was given"
-    parsed = urlparse(source)
-    if len(parsed.scheme) <= 1:
-        return Path(source)
-    try:
-        import fsspec
-
-        with fsspec.open(source, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise ImageInputError(f"no such file: {source}", ErrorCode.FILE_NOT_FOUND) from None
-    except (ImportError, ValueError) as exc:  # an fsspec protocol whose package is not installed
-        raise ImageInputError(f"cannot read {source}: {exc}", ErrorCode.FILE_NOT_FOUND) from None
-    except OSError as exc:
-        raise ImageInputError(f"cannot read {source}: {exc}", ErrorCode.FILE_NOT_FOUND) from None
-    if len(data) > max_bytes:
-        raise ImageInputError(f"{source} is over the limit of {max_bytes} bytes", ErrorCode.IMAGE_TOO_LARGE)
-    return data
