@@ -59,3 +59,12 @@ def review_metrics(evaluation: dict) -> dict[str, float]:
         if real.get(key) is not None:
             metrics[f"sunglasses_real_photos_{key}"] = real[key]
     return metrics
+
+
+if __name__ == "__main__":  # python -m serving.attribute_eval faces-mtcnn 1: the figures, as JSON
+    import sys
+
+    from vision.settings import apply_offline_env
+
+    apply_offline_env()
+    print(json.dumps(sunglasses_evaluation(sys.argv[1], sys.argv[2]), indent=1))
