@@ -76,7 +76,7 @@ def resolve_entry(entry: CatalogEntry) -> tuple[ModelSpec, Path | None]:
     from registry.versions import download_bundle
     from vision.settings import get_settings
 
-    ref = entry.weights[len("models:/"):]
+    ref = (entry.weights or "")[len("models:/"):]
     name, sep, alias = ref.partition("@")
     if not sep:
         name, _, alias = ref.partition("/")

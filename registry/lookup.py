@@ -61,7 +61,8 @@ def refused_for_permissions(exc) -> bool:
 
 def all_models(client) -> list[str]:
     """The names of every registered model."""
-    names, token = [], None
+    names: list[str] = []
+    token = None
     while True:
         page = client.search_registered_models(max_results=200, page_token=token)
         names.extend(m.name for m in page)

@@ -13,8 +13,8 @@ import math
 import time
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 from mlflow.exceptions import MlflowException
 
 OUTPUTS = ("records", "json")
@@ -55,7 +55,7 @@ def _approx_bytes(value: Any) -> int:
     return 0
 
 
-class IdaasModel(mlflow.pyfunc.PythonModel):
+class IdaasModel(PythonModel):
     """Answers "what is in these images?" with the models of one bundle."""
 
     def load_context(self, context) -> None:

@@ -173,7 +173,8 @@ def _fetch(client, digest: str, run_id: str) -> bytes | None:
 def _collect(client, name: str) -> tuple[list[tuple[str, str | None, str]], list]:
     """(tag key, version or None for model tags, tag value) of every record tag, and the versions."""
     model = get_model(client, name)
-    tags = [(k, None, v) for k, v in (model.tags or {}).items() if k.startswith(MOVE_PREFIX)]
+    tags: list[tuple[str, str | None, str]] = [(k, None, v) for k, v in (model.tags or {}).items()
+                                               if k.startswith(MOVE_PREFIX)]
     versions = client.search_model_versions(f"name = '{quote(name)}'")
     for mv in versions:
         tags += [(k, str(mv.version), v) for k, v in (mv.tags or {}).items() if k.startswith(REVIEW_PREFIX)]

@@ -14,7 +14,7 @@ import json
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -87,7 +87,7 @@ class ReviewRevision(BaseModel):
     digest: str = ""  # the SHA-256 of its record (registry/records.py)
 
 
-def _one_line(errors: list[dict[str, Any]]) -> str:
+def _one_line(errors: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for err in errors:
         where = ".".join(str(p) for p in err["loc"]) or "review"

@@ -73,8 +73,8 @@ def example_image(side: int = 160) -> bytes | None:
         return None
     for name in ("bus.jpg", "grace_hopper.jpg", "astronaut.png"):
         if name in photos:
-            with Image.open(photos[name]) as img:
-                img = img.convert("RGB")
+            with Image.open(photos[name]) as opened:
+                img = opened.convert("RGB")
                 img.thumbnail((side, side))
                 out = io.BytesIO()
                 img.save(out, format="JPEG", quality=85)

@@ -58,9 +58,10 @@ def promote(name: str, version: str | int, to: str, *, reason: str = "", force: 
         raise GateRefused(name, version, to, missing)
     if holder == version and recorded_holder(name, to) == version:
         return Outcome(move=None, holder=version)
-    gate = {"review": approved.digest, "thresholds": approved.thresholds} if approved is not None else {}
     move = record_move(name, to, version, why=reason, kind="promote", forced=force,
-                       overrode=missing if force else [], **gate)
+                       overrode=missing if force else [],
+                       review=approved.digest if approved is not None else None,
+                       thresholds=approved.thresholds if approved is not None else None)
     return Outcome(move=move, holder=aliases(get_model(client, name)).get(to))
 
 

@@ -67,7 +67,8 @@ class Pipeline:
     def min_side(self, tasks: Sequence[str]) -> int | None:
         """The decode size every requested task is happy with (None = full resolution)."""
         needs = [self.models[t].adapter.min_side for t in tasks]
-        return None if any(n is None for n in needs) else max(needs, default=None)
+        known = [n for n in needs if n is not None]
+        return None if len(known) < len(needs) else max(known, default=None)
 
     def decode(self, source: Any, tasks: Sequence[str], allow_path: bool = False) -> DecodedImage:
         return decode_image(source, min_side=self.min_side(tasks), allow_path=allow_path, settings=self.settings)
@@ -166,6 +167,7 @@ class Pipeline:
 def _describe_into(answer: ImageAnswer, adapter: Adapter, decoded: DecodedImage, params: dict[str, Any]) -> None:
     """Compose the sentence for one image; a failure is that image's describe error only."""
     try:
+        result: Any
         if isinstance(adapter, Describer) and answer.results:
             result = adapter.describe(answer.results, params)
         else:

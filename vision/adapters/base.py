@@ -12,7 +12,7 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -44,7 +44,7 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-def _describe_error(error: dict[str, Any]) -> str:
+def _describe_error(error: Mapping[str, Any]) -> str:
     name = ".".join(str(part) for part in error.get("loc", ())) or "parameters"
     message = str(error.get("msg", "is invalid")).replace("Input should be", "must be")
     message = message[0].lower() + message[1:] if message else message
@@ -110,7 +110,7 @@ class Adapter(ABC):
         """Batch to raw model outputs; runs under torch.inference_mode."""
 
     @abstractmethod
-    def postprocess(self, raw: Any, images: Sequence[DecodedImage], params: dict[str, Any]) -> list[TaskResult]:
+    def postprocess(self, raw: Any, images: Sequence[DecodedImage], params: dict[str, Any]) -> Sequence[TaskResult]:
         """Raw outputs to one result per image, boxes in original pixels."""
 
     # --- shared machinery ---------------------------------------------------------------
@@ -142,7 +142,7 @@ class Adapter(ABC):
             return parameters_key(params)
         return parameters_key({name: params.get(name) for name in self.forward_params})
 
-    def _run(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> list[TaskResult]:
+    def _run(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> Sequence[TaskResult]:
         import torch
 
         with torch.inference_mode():

@@ -27,12 +27,12 @@ class HFCaptioner(ProcessorInput, Adapter):
         from transformers import AutoConfig
 
         folder = pretrained_folder(weights, self.family)
-        config = from_folder(AutoConfig, folder)
+        config: Any = from_folder(AutoConfig, folder)
         architectures = config.architectures or []
         if config.model_type == "blip" and architectures in ([], ["BlipForConditionalGeneration"]):
             processor = from_folder(transformers.BlipProcessor, folder)
             self.image_processor, self.tokenizer = processor.image_processor, processor.tokenizer
-            model_cls = transformers.BlipForConditionalGeneration
+            model_cls: Any = transformers.BlipForConditionalGeneration
         elif config.model_type == "vision-encoder-decoder":
             self.image_processor = from_folder(transformers.AutoImageProcessor, folder)
             self.tokenizer = from_folder(transformers.AutoTokenizer, folder)
@@ -41,7 +41,7 @@ class HFCaptioner(ProcessorInput, Adapter):
             raise ModelSpecError(
                 f"{self.spec.name}: {folder} holds a {config.model_type!r} model ({', '.join(architectures) or '?'}); "
                 "hf-captioner loads VisionEncoderDecoder (e.g. ViT-GPT2) and BlipForConditionalGeneration folders")
-        self.model = place(from_folder(model_cls, folder), self.device, self.use_half)
+        self.model: Any = place(from_folder(model_cls, folder), self.device, self.use_half)
 
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         return self.model.generate(pixel_values=batch, max_new_tokens=params["max_new_tokens"]).cpu()

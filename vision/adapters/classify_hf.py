@@ -36,7 +36,7 @@ class HFClassifier(ProcessorInput, Adapter):
 
         folder = pretrained_folder(weights, self.family)
         self.image_processor = from_folder(AutoImageProcessor, folder)
-        self.model = place(from_folder(AutoModelForImageClassification, folder), self.device, self.use_half)
+        self.model: Any = place(from_folder(AutoModelForImageClassification, folder), self.device, self.use_half)
         config = self.model.config
         self.labels = list(self.spec.labels or [config.id2label[i] for i in range(config.num_labels)])
         if len(self.labels) != config.num_labels:

@@ -54,7 +54,7 @@ class HFDetector(ProcessorInput, Adapter):
         self.image_processor = from_folder(AutoImageProcessor, folder)
         config = legacy_timm_config(folder)
         model = from_folder(AutoModelForObjectDetection, folder, **({"config": config} if config else {}))
-        self.model = place(model, self.device, self.use_half)
+        self.model: Any = place(model, self.device, self.use_half)
         # COCO checkpoints number their classes with gaps (91 ids for 80 classes): keep the ids.
         self.names = (dict(enumerate(self.spec.labels)) if self.spec.labels
                       else {int(k): v for k, v in self.model.config.id2label.items()})

@@ -59,8 +59,8 @@ class YoloDetector(Adapter):
         return [np.ascontiguousarray(np.asarray(d.image)[:, :, ::-1]) for d in images]
 
     def forward(self, batch: list[np.ndarray], params: dict[str, Any]) -> list:
-        return self.model.predict(batch, imgsz=self.imgsz, conf=params["min_score"], max_det=params["max_detections"],
-                                  device=self.device, quantize=16 if self.use_half else 32, verbose=False)
+        return list(self.model.predict(batch, imgsz=self.imgsz, conf=params["min_score"], max_det=params["max_detections"],
+                                  device=self.device, quantize=16 if self.use_half else 32, verbose=False))
 
     def postprocess(self, raw: list, images: Sequence[DecodedImage], params: dict[str, Any]) -> list[DetectResult]:
         out = []

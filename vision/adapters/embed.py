@@ -50,7 +50,7 @@ class ClipEmbedder(ProcessorInput, Adapter):
 
         folder = pretrained_folder(weights, self.family)
         self.image_processor = from_folder(AutoImageProcessor, folder)
-        self.model = place(from_folder(CLIPModel, folder), self.device, self.use_half)
+        self.model: Any = place(from_folder(CLIPModel, folder), self.device, self.use_half)
 
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         return features(self.model.get_image_features(pixel_values=batch))

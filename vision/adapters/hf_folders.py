@@ -34,7 +34,7 @@ def from_folder(cls: type[T], folder: Path, **kwargs: Any) -> T:
         raise WeightsUnavailableError(f"cannot load {cls.__name__} from {folder}: {exc}") from None
 
 
-def place(model: torch.nn.Module, device: str, half: bool) -> torch.nn.Module:
+def place(model: Any, device: str, half: bool) -> Any:
     """Move a model to its device, in half precision on GPU, in eval mode."""
     model = model.to(device)
     if half:
@@ -53,7 +53,7 @@ def processor_min_side(image_processor: Any) -> int | None:
     for size in sizes:
         if size is None:
             continue
-        get = size.get if isinstance(size, dict) else lambda key, s=size: getattr(s, key, None)
+        get: Any = size.get if isinstance(size, dict) else lambda key, s=size: getattr(s, key, None)
         if get("shortest_edge"):
             needs.append(int(get("shortest_edge")))
         elif get("height") and get("width"):
@@ -83,5 +83,5 @@ class ProcessorInput:
     def min_side(self) -> int | None:
         return self.spec.options.get("min_side", processor_min_side(self.image_processor))  # type: ignore[attr-defined]
 
-    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> torch.Tensor:
+    def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> Any:
         return pixel_values(self.image_processor, images, self.device, self.dtype)  # type: ignore[attr-defined]

@@ -167,10 +167,10 @@ def detect_batch(images: torch.Tensor, extents: Sequence[tuple[int, int]], pnet,
         passed = score > thresholds[2]
         boxes = torch.cat([boxes[passed, :4], score[passed, None]], dim=1)
         owners, reg, marks = owners[passed], reg[passed], marks[passed]
-        w = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
-        h = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
-        xs = w * marks[:, :5] + boxes[:, 0:1] - 1
-        ys = h * marks[:, 5:10] + boxes[:, 1:2] - 1
+        box_w = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+        box_h = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+        xs = box_w * marks[:, :5] + boxes[:, 0:1] - 1
+        ys = box_h * marks[:, 5:10] + boxes[:, 1:2] - 1
         points = torch.stack([xs, ys], dim=2)
         boxes = bbreg(boxes, reg)
         if len(boxes):

@@ -26,6 +26,8 @@ class RapidOcr(Adapter):
     def load(self, weights: Path | None) -> None:
         from rapidocr import RapidOCR
 
+        if weights is None:
+            raise WeightsUnavailableError(f"{self.spec.name}: rapidocr needs its model folder")
         folder = Path(weights)
         settings: dict[str, Any] = {"Global.log_level": "warning"}
         for role, pattern in _ROLES.items():

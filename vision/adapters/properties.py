@@ -51,7 +51,7 @@ def dominant_colors(image: Image.Image, count: int = 5) -> list[DominantColor]:
     total = sum(n for n, _ in colours) or 1
     out = []
     for n, index in colours:
-        r, g, b = palette[3 * index:3 * index + 3]
+        r, g, b = palette[3 * int(index):3 * int(index) + 3]  # type: ignore[call-overload]
         out.append(DominantColor(hex=f"#{r:02x}{g:02x}{b:02x}", rgb=[r, g, b], fraction=round(n / total, 4)))
     return out
 

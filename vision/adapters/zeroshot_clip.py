@@ -52,7 +52,7 @@ class ClipZeroShot(ProcessorInput, Adapter):
         folder = pretrained_folder(weights, self.family)
         processor = from_folder(CLIPProcessor, folder)
         self.image_processor, self.tokenizer = processor.image_processor, processor.tokenizer
-        self.model = place(from_folder(CLIPModel, folder), self.device, self.use_half)
+        self.model: Any = place(from_folder(CLIPModel, folder), self.device, self.use_half)
         self.prompt = str(self.spec.options.get("prompt", "a photo of {}"))
         if "{}" not in self.prompt:
             raise ModelSpecError(f"{self.spec.name}: the prompt option needs a '{{}}' where the label goes, "
