@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-fast lint demo serve train bench clean
+.PHONY: setup test test-fast lint demo serve ui train bench clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,10 @@ demo: setup
 serve: setup
 	$(BIN)/idaas models bootstrap
 	$(BIN)/idaas serve
+
+# MLflow's UI on the project's registry (one worker, 127.0.0.1); PORT=5001 make ui for another port.
+ui: setup
+	$(BIN)/idaas ui --port $(or $(PORT),5000)
 
 # The training pipeline (dvc.yaml): prepare -> train -> evaluate -> register candidates.
 train: setup

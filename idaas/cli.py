@@ -54,6 +54,9 @@ def _register_commands() -> None:
 
     analyse_cmd.register(app)
     faces_cmd.register(app)
+    from idaas import ui_cmd
+
+    ui_cmd.register(app)
 
 
 def main() -> None:

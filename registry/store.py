@@ -92,9 +92,27 @@ def configure() -> str:
                 experiment_id = experiment.experiment_id
         else:
             experiment_id = experiment.experiment_id
+        _mark_model_training(client, experiment_id, experiment)
         _configured[uri] = experiment_id
         _activate(experiment_id)
     return uri
+
+
+# MLflow's UI opens an experiment in the layout its kind names; untagged, it guesses and
+# shows the GenAI one (traces, token usage). idaas runs train and evaluate models.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
+def _mark_model_training(client, experiment_id: str, experiment=None) -> None:
+    from mlflow.exceptions import MlflowException
+
+    if experiment is not None and experiment.tags.get(EXPERIMENT_KIND_TAG):
+        return  # someone chose a kind already: keep it
+    try:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    except MlflowException:  # a read-only user on a team server: the layout is cosmetic
+        pass
 
 
 def _activate(experiment_id: str) -> None:
