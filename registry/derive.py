@@ -98,6 +98,7 @@ def draft_review(base: str, attribute_models: dict[str, str], source_reviews: di
         "metrics": metrics,
         "risks": [],
         "decision": "prototype",
+        "draft": True,  # shown as "DRAFT — not reviewed" until a person attaches their own review
         "reviewer": store.current_user(),
         "date": dt.date.today().isoformat(),
         "notes": f"Draft written by `idaas models derive`: {base} with {names}. Detector figures are "

@@ -111,6 +111,9 @@ def record_move(name: str, stage: str, version: str | int, *, why: str = "", kin
         except Exception:  # noqa: BLE001 - report the first failure, not this one
             log.warning("%s: could not withdraw history record %s", name, record.key)
         raise
+    from registry.descriptions import refresh_quietly
+
+    refresh_quietly(name)  # the history and alias holders people read in the MLflow UI
     return move.model_copy(update={"key": record.key, "digest": record.digest})
 
 

@@ -73,6 +73,9 @@ class ImpactReview(_Strict):
     reviewer: str = Field(min_length=1)
     date: date
     notes: str = ""
+    # Written by a machine (the training pipeline, `models derive`), not signed by a person: shown
+    # as "DRAFT — not reviewed" until someone attaches their own review (which leaves this false).
+    draft: bool = False
 
 
 class ReviewRevision(BaseModel):
@@ -191,7 +194,11 @@ def set_review(name: str, version: str | int, review: ImpactReview | dict | Path
     stored = records.append(name, "review", mv.version,
                             record.model_dump(mode="json", exclude={"key", "revision", "digest"}),
                             client=client, actor=record.recorded_by)
-    return _settle(client, name, str(mv.version), stored.key)
+    settled = _settle(client, name, str(mv.version), stored.key)
+    from registry.descriptions import refresh_quietly
+
+    refresh_quietly(name)  # a router's description shows its members' reviews: those change too
+    return settled
 
 
 def _settle(client, name: str, version: str, key: str) -> ReviewRevision:
@@ -252,8 +259,9 @@ def render_markdown(revision: ReviewRevision, thresholds: dict[str, float] | Non
     r = revision.review
     thresholds = thresholds or {}
     impact = r.expected_impact
+    state = "DRAFT — not reviewed" if r.draft else f"**{r.decision}**"
     lines = [
-        f"## Impact review — revision {revision.revision}: **{r.decision}**",
+        f"## Impact review — revision {revision.revision}: {state}",
         "",
         f"**Question.** {r.question}",
         "",
@@ -277,8 +285,13 @@ def render_markdown(revision: ReviewRevision, thresholds: dict[str, float] | Non
         lines += [f"- *{risk.area}*: {risk.description}"
                   + (f" — mitigation: {risk.mitigation}" if risk.mitigation else "")
                   for risk in r.risks]
-    lines += ["", f"**Decision.** {r.decision}, by {r.reviewer} on {r.date.isoformat()} "
-                  f"(recorded by {revision.recorded_by} at {revision.recorded_at})."]
+    if r.draft:
+        lines += ["", f"**Decision.** DRAFT — not reviewed: written by a machine for {revision.recorded_by} at "
+                      f"{revision.recorded_at} (decision {r.decision} until a person decides); nobody has signed it. "
+                      "Complete it from `idaas reviews show` and sign it with `idaas reviews set`."]
+    else:
+        lines += ["", f"**Decision.** {r.decision}, by {r.reviewer} on {r.date.isoformat()} "
+                      f"(recorded by {revision.recorded_by} at {revision.recorded_at})."]
     if r.notes:
         lines += ["", r.notes]
     return "\n".join(lines)

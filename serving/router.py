@@ -152,7 +152,7 @@ def build_router(name: str = ROUTER_NAME, *, alias: str = "production", catalog:
         if missing:
             tags["idaas.router.unreviewed"] = "true"
         tags.update({f"idaas.router.{task}": f"{n}/{v}" for task, (n, v) in plan.members.items()})
-        registered = log_bundle(name, bundle, description=f"Router over the @{alias} versions: {listing}.",
+        registered = log_bundle(name, bundle, description=f"Router over the `@{alias}` versions: {listing}.",
                                 tags=tags, run_params={"alias": alias, "members": listing})
     return registered, plan, False
 

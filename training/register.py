@@ -64,6 +64,7 @@ def draft_review(
         "metrics": {k: round(float(v), 4) for k, v in metrics.items() if k != "test_images"},
         "risks": [risk.model_dump() for risk in draft.risks],
         "decision": "prototype",
+        "draft": True,  # shown as "DRAFT — not reviewed" until a person attaches their own review
         "reviewer": reviewer,
         "date": date.today().isoformat(),
         "notes": f"Draft written by the training pipeline for the {kind} trained in MLflow run {run_id}. "
