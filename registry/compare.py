@@ -12,17 +12,16 @@ import hashlib
 import json
 import math
 import tempfile
-from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from vision.errors import IdaasError
-
 from registry import store
 from registry.lookup import get_version
+from vision.errors import IdaasError
+from vision.results import RESULT_TYPES
 
 COMPARISON_PREFIX = "idaas.compare.v"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".avif")
@@ -86,39 +85,8 @@ def _summary(task: str, value: Any) -> tuple[str, float | None, list[float] | No
     """(comparable key, representative score, vector) of one task's wire answer."""
     if isinstance(value, dict) and set(value) == {"error"}:
         return f"error:{value['error'].get('code')}", None, None
-    if task in ("classify", "zeroshot"):
-        labels = value.get("labels") or []
-        return (labels[0]["label"], labels[0]["score"], None) if labels else ("(none)", None, None)
-    if task == "detect":
-        objects = value.get("objects") or []
-        counts = Counter(o["label"] for o in objects)
-        key = ", ".join(f"{label} x{n}" for label, n in sorted(counts.items())) or "(none)"
-        return key, (sum(o["score"] for o in objects) / len(objects) if objects else None), None
-    if task == "faces":
-        faces = value.get("faces") or []
-        # Attribute answers are part of what a version says: "sunglasses 1 yes, 1 unknown" differs
-        # from "sunglasses 2 yes" (an abstention is its own answer, never counted as a no).
-        states: dict[str, Counter] = {}
-        for face in faces:
-            for attr, score in (face.get("attributes") or {}).items():
-                states.setdefault(attr, Counter())["unknown" if score is None else "yes" if score >= 0.5 else "no"] += 1
-        key = f"{len(faces)} faces" + "".join(
-            f"; {attr} " + ", ".join(f"{n} {state}" for state, n in sorted(c.items()))
-            for attr, c in sorted(states.items()))
-        return key, (sum(f["score"] for f in faces) / len(faces) if faces else None), None
-    if task == "ocr":
-        lines = value.get("lines") or []
-        text = " ".join(str(value.get("text", "")).lower().split())
-        return text or "(no text)", (sum(ln["score"] for ln in lines) / len(lines) if lines else None), None
-    if task == "caption":
-        return str(value.get("caption", "")).strip().lower(), None, None
-    if task == "embed":
-        return "", None, list(value.get("vector") or [])
-    if task == "properties":
-        return (f"brightness {value.get('brightness', 0):.2f}, contrast {value.get('contrast', 0):.2f}, "
-                f"sharpness {value.get('sharpness', 0):.4f}"), None, None
-    if task == "describe":
-        return str(value.get("text", "")), None, None
+    if task in RESULT_TYPES:
+        return RESULT_TYPES[task].model_validate(value).comparison_key()  # each answer knows its key
     return json.dumps(value, sort_keys=True), None, None
 
 
@@ -204,7 +172,7 @@ def compare_versions(name: str, champion: str | int, challenger: str | int, imag
             del pipeline
     result = compare_answers(name, mv_a.version, mv_b.version, images, rows[0], rows[1], str(Path(images_dir)))
     result = result.model_copy(update={"recorded_by": store.current_user(),
-                                       "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                                       "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")})
     if record:
         _record(client, result, mv_b)
     return result

@@ -14,7 +14,7 @@ from vision.adapters.base import Adapter
 from vision.adapters.params import DescribeParams
 from vision.adapters.properties import ImageProperties
 from vision.image_input import DecodedImage
-from vision.results import (CaptionResult, ClassifyResult, DescribeResult, DetectResult, FacesResult, OcrResult,
+from vision.results import (CaptionResult, ClassifyResult, DescribeResult, DetectResult, FacesResult, OcrLine, OcrResult,
                             PropertiesResult, TaskResult, ZeroShotResult)
 
 _NUMBERS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
@@ -67,7 +67,8 @@ def _objects_phrase(detect: DetectResult, skip_people: bool) -> str | None:
 def _headline(ocr: OcrResult, budget: int = 40) -> str:
     """The biggest, surest text first (a sign's headline, not its small print), in reading order."""
     ranked = sorted(ocr.lines, key=lambda line: -(line.box[3] - line.box[1]) * line.score)
-    chosen, used = [], 0
+    chosen: list[OcrLine] = []
+    used = 0
     for line in ranked:
         text = " ".join(line.text.split())
         if line.score < 0.7 or (chosen and used + len(text) > budget):
@@ -92,7 +93,7 @@ def compose_description(results: Mapping[str, TaskResult], *, min_score: float =
     if people and objects:
         parts.append(f"{people}, with {objects}")
     elif people or objects:
-        parts.append(people or objects)
+        parts.append(people or objects or "")
     parts.extend(unknowns)
     for key in ("classify", "zeroshot"):
         labelled = results.get(key)
@@ -140,8 +141,8 @@ class Describer(Adapter):
     def preprocess(self, images: Sequence[DecodedImage], params: dict[str, Any]) -> Sequence[DecodedImage]:
         return images
 
-    def forward(self, batch: Sequence[DecodedImage], params: dict[str, Any]) -> list[TaskResult]:
-        return [r for r in self._properties.predict(batch)]
+    def forward(self, batch: Sequence[DecodedImage], params: dict[str, Any]) -> list[Any]:
+        return list(self._properties.predict(batch))
 
     def postprocess(self, raw: list[TaskResult], images: Sequence[DecodedImage],
                     params: dict[str, Any]) -> list[DescribeResult]:

@@ -271,6 +271,7 @@ class MtcnnFaces(Adapter):
             crop = decoded.image.crop(face_crop_box(box.tolist(), decoded.image.width, decoded.image.height, pad))
             crops.append(_D(image=crop, width=crop.width, height=crop.height, format="crop"))
         model = self._attribute_model
+        assert model is not None  # only called when options.attributes names a model
         scores: list[dict[str, float]] = [{} for _ in faces]
         if "prompts" in self.attributes:  # zero-shot: P(positive prompt) against its negative
             for attr, (positive, negative) in self.attributes["prompts"].items():
