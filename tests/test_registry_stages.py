@@ -297,4 +297,6 @@ def test_cli_reads_the_registry(registry, gate_walk, tmp_path):
     assert "recall >= 0.8" in outputs["show"]
     from registry.reviews import load_review_file
 
-    assert load_review_file(template).decision == "prototype"  # the template itself is a valid review
+    # the template holds placeholders, not values that could be submitted unchanged
+    with pytest.raises(IdaasError, match="still has template placeholders in: question"):
+        load_review_file(template)
