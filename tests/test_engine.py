@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from registry.catalog import build_local_pipeline
+from tests.burst import burst
 from vision.errors import BadRequestError, ErrorCode, IdaasError, OverloadedError, RequestTimeoutError
 from vision.image_input import DecodedImage, decode_image
 from vision.pipeline import Pipeline
@@ -38,23 +39,6 @@ def solo(models, photo_bytes) -> dict[str, dict]:
     """Each photo answered alone, one call each: the reference."""
     pipeline = pipeline_with(models, max_wait_ms=0.0)
     return {name: pipeline.annotate([photo_bytes[name]], ids=[name], tasks=TASKS)[0].to_wire() for name in PHOTOS}
-
-
-def burst(call, count: int) -> list:
-    """``call(i)`` from ``count`` threads released at once; results in order."""
-    results: list = [None] * count
-    gate = threading.Barrier(count)
-
-    def run(i: int) -> None:
-        gate.wait()
-        results[i] = call(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return results
 
 
 def test_concurrent_single_image_calls_answer_as_solo_calls_and_share_batches(models, photo_bytes, solo):
@@ -102,7 +86,7 @@ def test_each_model_runs_on_one_thread_and_no_thread_starts_per_request(models, 
             caller.join(120)
     finally:
         threading.Thread.start = real_start
-        for task, forward in originals.items():
+        for task in originals:
             del models[task].adapter.forward
     assert started == [], f"threads started during the burst: {started}"
     assert len(seen["classify"]) == 1 and len(seen["faces"]) == 1

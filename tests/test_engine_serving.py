@@ -5,32 +5,18 @@ budget is a 400 over REST."""
 from __future__ import annotations
 
 import base64
-import threading
 
 import mlflow.pyfunc
 import pandas as pd
 import pytest
 import requests
 
+from tests.burst import burst
+
 pytestmark = pytest.mark.slow
+
 PHOTOS = ["bus.jpg", "zidane.jpg", "grace_hopper.jpg", "astronaut.png", "coffee.png", "chelsea.png"]
 PARAMS = {"tasks": "classify,faces,properties,describe", "top_k": 3}
-
-
-def _burst(call, count: int) -> list:
-    results: list = [None] * count
-    gate = threading.Barrier(count)
-
-    def run(i: int) -> None:
-        gate.wait()
-        results[i] = call(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(300)
-    return results
 
 
 def test_concurrent_pyfunc_calls_answer_as_solo_calls(router_version, photo_bytes):
@@ -41,7 +27,7 @@ def test_concurrent_pyfunc_calls_answer_as_solo_calls(router_version, photo_byte
 
     solo = {name: one(name) for name in PHOTOS}
     names = PHOTOS * 2
-    together = _burst(lambda i: one(names[i]), len(names))
+    together = burst(lambda i: one(names[i]), len(names))
     assert together == [solo[n] for n in names]
 
 
@@ -67,7 +53,7 @@ def test_concurrent_rest_requests_answer_as_solo_requests(budget_server, photo_b
         assert response.status_code == 200, response.text
         solo[name] = response.json()["predictions"][0]
     names = PHOTOS * 2
-    responses = _burst(lambda i: _post(budget_server, [names[i]], photo_bytes), len(names))
+    responses = burst(lambda i: _post(budget_server, [names[i]], photo_bytes), len(names))
     assert [r.status_code for r in responses] == [200] * len(names)
     assert [r.json()["predictions"][0] for r in responses] == [solo[n] for n in names]
 
