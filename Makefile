@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-fast lint demo serve ui train bench clean
+.PHONY: setup test test-fast lint demo serve ui notebook train bench clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,14 @@ serve: setup
 # MLflow's UI on the project's registry (one worker, 127.0.0.1); PORT=5001 make ui for another port.
 ui: setup
 	$(BIN)/idaas ui --port $(or $(PORT),5000)
+
+# The notebooks on the project's environment: a kernel named "idaas" that runs this .venv (any
+# Jupyter front end lists it), then JupyterLab if it is installed; it is not in requirements.lock
+# (38 more packages), so the first time: $(BIN)/pip install jupyterlab
+notebook: setup
+	$(BIN)/python -m ipykernel install --prefix $(CURDIR)/.venv --name idaas --display-name "idaas (.venv)"
+	@test -x $(BIN)/jupyter-lab || { echo "JupyterLab is not installed: $(BIN)/pip install jupyterlab, then make notebook"; exit 1; }
+	$(BIN)/jupyter-lab notebooks/
 
 # The training pipeline (dvc.yaml): prepare -> train -> evaluate -> register candidates.
 train: setup

@@ -65,8 +65,7 @@ def main() -> None:
     # Pre-decoded, pre-processed tensors for the bare forward, at the size the scorer decodes to.
     params = adapter.resolve_params({})
     decoded = [pipeline.decode(Path(item.source), [args.task], allow_path=True) for item in inputs.items]
-    batches = [adapter.preprocess(decoded[i:i + adapter.batch_size], params)
-               for i in range(0, n, adapter.batch_size)]
+    batches = [adapter.preprocess(decoded[i : i + adapter.batch_size], params) for i in range(0, n, adapter.batch_size)]
 
     def forward() -> float:
         start = time.perf_counter()
@@ -78,15 +77,23 @@ def main() -> None:
     def model_on_decoded() -> float:
         start = time.perf_counter()
         for i in range(0, n, args.batch_size):
-            batch = decoded[i:i + args.batch_size]
+            batch = decoded[i : i + args.batch_size]
             pipeline.annotate_decoded(batch, [[args.task]] * len(batch))
         return time.perf_counter() - start
 
     def scorer(out_dir: Path) -> float:
         out = out_dir / f"scores-{time.perf_counter_ns()}.parquet"
         start = time.perf_counter()
-        score(inputs, out, model=label, tasks=args.task, pipeline=pipeline, batch_size=args.batch_size,
-              workers=args.workers, progress=False)
+        score(
+            inputs,
+            out,
+            model=label,
+            tasks=args.task,
+            pipeline=pipeline,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            progress=False,
+        )
         return time.perf_counter() - start
 
     with tempfile.TemporaryDirectory(prefix="idaas-bench-", dir=settings.home) as tmp:
@@ -98,16 +105,21 @@ def main() -> None:
             timings["model"].append(model_on_decoded())
     ips = {k: n / min(v) for k, v in timings.items()}
     median = {k: n / statistics.median(v) for k, v in timings.items()}
-    print(f"model: {label} ({type(adapter).__name__}, batch {adapter.batch_size}, device {adapter.device}, "
-          f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs)")
-    print(f"images: {n} files in {corpus} "
-          f"(decoded for {args.task} at shorter side >= {pipeline.min_side([args.task])})")
+    print(
+        f"model: {label} ({type(adapter).__name__}, batch {adapter.batch_size}, device {adapter.device}, "
+        f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs)"
+    )
+    print(
+        f"images: {n} files in {corpus} (decoded for {args.task} at shorter side >= {pipeline.min_side([args.task])})"
+    )
     print(f"best of {args.repeats} runs (medians in brackets):")
     print(f"idaas score engine  {ips['score']:8.1f} images/s  [{median['score']:.1f}]  read, decode, answer, write")
     print(f"bare model forward  {ips['forward']:8.1f} images/s  [{median['forward']:.1f}]  pre-decoded tensors")
     print(f"ratio score/forward {ips['score'] / ips['forward']:8.2f}   [{median['score'] / median['forward']:.2f}]")
-    print(f"for reference, the model on pre-decoded images (preprocess + forward + postprocess): "
-          f"{ips['model']:.1f} images/s [{median['model']:.1f}]; score / that {ips['score'] / ips['model']:.2f}")
+    print(
+        f"for reference, the model on pre-decoded images (preprocess + forward + postprocess): "
+        f"{ips['model']:.1f} images/s [{median['model']:.1f}]; score / that {ips['score'] / ips['model']:.2f}"
+    )
 
 
 if __name__ == "__main__":

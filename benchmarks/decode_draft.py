@@ -23,8 +23,11 @@ from vision.settings import apply_offline_env
 
 def make_large_jpeg(megapixels_side=(4032, 3024)) -> bytes:
     # A real photo (bus.jpg) upscaled to a phone camera's 12.2 MP; JPEG quality as phones save.
-    photo = Image.open(sample_photo("bus.jpg")).convert("RGB").resize((megapixels_side[1], megapixels_side[0]),
-                                                                      Image.Resampling.LANCZOS)
+    photo = (
+        Image.open(sample_photo("bus.jpg"))
+        .convert("RGB")
+        .resize((megapixels_side[1], megapixels_side[0]), Image.Resampling.LANCZOS)
+    )
     buf = io.BytesIO()
     photo.save(buf, format="JPEG", quality=92)
     return buf.getvalue()
@@ -55,8 +58,10 @@ def main() -> None:
             timings[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in timings.items()}
     w, h = Image.open(io.BytesIO(data)).size
-    print(f"input: {w}x{h} JPEG ({w * h / 1e6:.1f} MP, {len(data) / 1e6:.1f} MB), "
-          f"target shorter side {args.min_side}px, {args.repeats} runs each")
+    print(
+        f"input: {w}x{h} JPEG ({w * h / 1e6:.1f} MP, {len(data) / 1e6:.1f} MB), "
+        f"target shorter side {args.min_side}px, {args.repeats} runs each"
+    )
     print(f"draft decode        median {med['draft'] * 1000:8.1f} ms  (decoded to {draft().size})")
     print(f"full decode+resize  median {med['full'] * 1000:8.1f} ms")
     print(f"speed-up (full / draft medians): {med['full'] / med['draft']:.1f}x")

@@ -69,15 +69,27 @@ def build_models(device: str, with_detector: bool):
     from vision.weights import pack_path
 
     specs = [
-        (ModelSpec(name="classify-mobilenet-v2", task="classify", family="torchvision",
-                   options={"arch": "mobilenet_v2"}), pack_path("mobilenet_v2")),
-        (ModelSpec(name="faces-mtcnn", task="faces", family="mtcnn",
-                   options={"min_face_size": 20, "attributes": {"method": "eye-darkness"}}), pack_path("mtcnn")),
+        (
+            ModelSpec(
+                name="classify-mobilenet-v2", task="classify", family="torchvision", options={"arch": "mobilenet_v2"}
+            ),
+            pack_path("mobilenet_v2"),
+        ),
+        (
+            ModelSpec(
+                name="faces-mtcnn",
+                task="faces",
+                family="mtcnn",
+                options={"min_face_size": 20, "attributes": {"method": "eye-darkness"}},
+            ),
+            pack_path("mtcnn"),
+        ),
         (ModelSpec(name="properties", task="properties", family="properties"), None),
         (ModelSpec(name="describe", task="describe", family="describe"), None),
     ]
     if with_detector:
         import torch
+
         from vision.settings import quiet_ultralytics
 
         quiet_ultralytics()
@@ -87,8 +99,10 @@ def build_models(device: str, with_detector: bool):
         weights = Path(tempfile.mkdtemp(prefix="idaas-bench-")) / "yolov8n-random.pt"
         YOLO("yolov8n.yaml").save(weights)
         specs.insert(2, (ModelSpec(name="detect-yolov8n", task="detect", family="yolo"), weights))
-    return {spec.task: Loaded(build_adapter(spec, weights, device=device), ref=f"{spec.name}/bench")
-            for spec, weights in specs}
+    return {
+        spec.task: Loaded(build_adapter(spec, weights, device=device), ref=f"{spec.name}/bench")
+        for spec, weights in specs
+    }
 
 
 def corpus(count: int) -> list[bytes]:
@@ -138,12 +152,14 @@ def row(name: str, value: float, unit: str, note: str = "") -> None:
 
 
 @app.command()
-def main(device: str = typer.Option("auto", help="auto, cpu, cuda"),
-         images: int = typer.Option(64, help="images per batched measurement"),
-         callers: str = typer.Option("1,8,32", help="concurrent one-image callers to measure"),
-         calls: int = typer.Option(64, help="one-image calls per concurrency measurement"),
-         repeats: int = typer.Option(3, help="runs per figure (the median is printed)"),
-         detector: bool = typer.Option(True, help="include a YOLOv8n in 'all tasks' (needs ultralytics)")) -> None:
+def main(
+    device: str = typer.Option("auto", help="auto, cpu, cuda"),
+    images: int = typer.Option(64, help="images per batched measurement"),
+    callers: str = typer.Option("1,8,32", help="concurrent one-image callers to measure"),
+    calls: int = typer.Option(64, help="one-image calls per concurrency measurement"),
+    repeats: int = typer.Option(3, help="runs per figure (the median is printed)"),
+    detector: bool = typer.Option(True, help="include a YOLOv8n in 'all tasks' (needs ultralytics)"),
+) -> None:
     settings = apply_offline_env()
     import torch
 
@@ -159,8 +175,10 @@ def main(device: str = typer.Option("auto", help="auto, cpu, cuda"),
     models = build_models(device, detector)
     photos = corpus(images)
     name = torch.cuda.get_device_name(0) if device.startswith("cuda") else f"CPU x{os.cpu_count()}"
-    print(f"idaas throughput on {name}: torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
-          f"device {device}, {images} images per batch, medians of {repeats}")
+    print(
+        f"idaas throughput on {name}: torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
+        f"device {device}, {images} images per batch, medians of {repeats}"
+    )
     pipeline = Pipeline(models, settings=settings.model_copy(update={"max_batch": max(64, images)}))
     all_tasks = ",".join(models)
     warm = pipeline.annotate(photos[:16], tasks=all_tasks)  # warm-up: workers, kernels, allocator
@@ -168,8 +186,10 @@ def main(device: str = typer.Option("auto", help="auto, cpu, cuda"),
     if failed or any(a.error for a in warm):
         raise SystemExit(f"models failed on {device}: {failed or [a.error for a in warm]}; figures would be wrong")
     bus = warm[0]
-    print(f"check: first photo top-1 {bus.results['classify'].labels[0].label!r}, "
-          f"{len(bus.results['faces'].faces)} faces, boxes {[f.box for f in bus.results['faces'].faces]}")
+    print(
+        f"check: first photo top-1 {bus.results['classify'].labels[0].label!r}, "
+        f"{len(bus.results['faces'].faces)} faces, boxes {[f.box for f in bus.results['faces'].faces]}"
+    )
 
     # --- stages of one classify batch -----------------------------------------------------
     print("stages (classify, MobileNetV2, one batch):")
@@ -179,8 +199,9 @@ def main(device: str = typer.Option("auto", help="auto, cpu, cuda"),
     decoded = [decode_image(p, min_side=min_side) for p in photos]
     t_decode = _median_time(lambda: [decode_image(p, min_side=min_side) for p in photos], repeats, device)
     pool = ThreadPoolExecutor(os.cpu_count() or 1)
-    t_decode_pool = _median_time(lambda: list(pool.map(lambda p: decode_image(p, min_side=min_side), photos)),
-                                 repeats, device)
+    t_decode_pool = _median_time(
+        lambda: list(pool.map(lambda p: decode_image(p, min_side=min_side), photos)), repeats, device
+    )
     with torch.inference_mode():
         batch = adapter.preprocess(decoded, params)
         raw = adapter.forward(batch, params)
@@ -198,15 +219,23 @@ def main(device: str = typer.Option("auto", help="auto, cpu, cuda"),
         tensors = [torch.frombuffer(bytearray(p), dtype=torch.uint8) for p in photos]
         decode_jpeg(tensors[:2], device=device)
         t_nv = _median_time(lambda: decode_jpeg(tensors, device=device), repeats, device)
-        row("decode with nvJPEG (torchvision.io.decode_jpeg on the GPU, batch)", n / t_nv, "img/s",
-            "(not wired into the door)")
+        row(
+            "decode with nvJPEG (torchvision.io.decode_jpeg on the GPU, batch)",
+            n / t_nv,
+            "img/s",
+            "(not wired into the door)",
+        )
     row("preprocess (upload, resize, crop, normalise on the device)", t_pre * 1000, "ms")
     row("forward (+ softmax, copy back)", t_fwd * 1000, "ms")
     row("postprocess (top-k to results)", t_post * 1000, "ms")
     row("raw forward alone (tensors already on the device)", n / t_raw, "img/s")
     t_engine = _median_time(lambda: pipeline.annotate_decoded(decoded, [["classify"]] * n), repeats, device)
-    row("engine on pre-decoded images (preprocess+forward+postprocess)", n / t_engine, "img/s",
-        f"= {t_raw / t_engine:.2f} of the raw forward")
+    row(
+        "engine on pre-decoded images (preprocess+forward+postprocess)",
+        n / t_engine,
+        "img/s",
+        f"= {t_raw / t_engine:.2f} of the raw forward",
+    )
 
     # --- faces: before and after ------------------------------------------------------------
     print("faces (MTCNN), same photos:")
@@ -221,8 +250,7 @@ def main(device: str = typer.Option("auto", help="auto, cpu, cuda"),
     same = sum(k == len(a.results["faces"].faces) for k, a in zip(kept, after))
     print(f"  check: face counts equal on {same}/{n} photos (facenet-pytorch vs engine, score >= 0.9)")
     row("facenet-pytorch MTCNN.detect, one image at a time (before)", n / t_before, "img/s")
-    row("engine: batched MTCNN, attributes, results (after)", n / t_after, "img/s",
-        f"= {t_before / t_after:.1f}x")
+    row("engine: batched MTCNN, attributes, results (after)", n / t_after, "img/s", f"= {t_before / t_after:.1f}x")
     prop_decoded = [decode_image(p, min_side=pipeline.min_side(["properties"])) for p in photos]
     t_props = _median_time(lambda: pipeline.annotate_decoded(prop_decoded, [["properties"]] * n), repeats, device)
     row("properties through the engine", n / t_props, "img/s")
@@ -233,22 +261,33 @@ def main(device: str = typer.Option("auto", help="auto, cpu, cuda"),
         print(f"{label} ({tasks}):")
         task_list = tasks.split(",")
         pre = [pipeline.decode(p, task_list) for p in photos]
-        t_batch = _median_time(lambda: pipeline.annotate_decoded(pre, [task_list] * n), repeats, device)
+        t_batch = _median_time(lambda pre=pre, ts=task_list: pipeline.annotate_decoded(pre, [ts] * n), repeats, device)
         row("one caller, batches of pre-decoded images", n / t_batch, "img/s")
-        t_bytes = _median_time(lambda: pipeline.annotate(photos, tasks=tasks), repeats, device)
+        t_bytes = _median_time(lambda tasks=tasks: pipeline.annotate(photos, tasks=tasks), repeats, device)
         row("one caller, batches of JPEG bytes (decode in the caller)", n / t_bytes, "img/s")
         with ThreadPoolExecutor(8) as senders:
             chunk = max(1, n // 8)
-            t_bytes8 = _median_time(lambda: list(senders.map(lambda i: pipeline.annotate(photos[i:i + chunk], tasks=tasks),
-                                                             range(0, n, chunk))), repeats, device)
+
+            def send_all(tasks: str = tasks, chunk: int = chunk) -> list:
+                return list(
+                    senders.map(lambda i: pipeline.annotate(photos[i : i + chunk], tasks=tasks), range(0, n, chunk))
+                )
+
+            t_bytes8 = _median_time(
+                send_all,
+                repeats,
+                device,
+            )
         row("8 callers, batches of JPEG bytes (decode in parallel)", n / t_bytes8, "img/s")
         for count in counts:
             rates = [callers_rate(pipeline, photos, tasks, count, calls) for _ in range(repeats)]
             rate = statistics.median(r[0] for r in rates)
             p50 = statistics.median(r[1] for r in rates)
             row(f"{count} concurrent callers, ONE image per call", rate, "img/s", f"p50 {p50 * 1000:.0f} ms per call")
-    stats = {task: (w.stats.batches, w.stats.images, w.stats.largest_batch, len(w.stats.thread_names))
-             for task, w in pipeline.engine.workers.items()}
+    stats = {
+        task: (w.stats.batches, w.stats.images, w.stats.largest_batch, len(w.stats.thread_names))
+        for task, w in pipeline.engine.workers.items()
+    }
     print("engine workers (batches, images, largest batch, threads):", stats)
 
 

@@ -26,8 +26,13 @@ REVIEW = {
     "expected_impact": {"low": 1.0, "high": 3.0, "unit": "% fewer quality complaints"},
     "evaluation": {"dataset": "profile-photos-sample", "version": "dvc:3f2a9c1", "size": 200},
     "metrics": {"top1_accuracy": 0.8},
-    "risks": [{"area": "fairness", "description": "darker skin tones read as dark photos",
-               "mitigation": "threshold reviewed per skin-tone bucket"}],
+    "risks": [
+        {
+            "area": "fairness",
+            "description": "darker skin tones read as dark photos",
+            "mitigation": "threshold reviewed per skin-tone bucket",
+        }
+    ],
     "decision": "productionise",
     "reviewer": "Ada Reviewer",
     "date": "2026-01-15",
@@ -40,12 +45,29 @@ def demo_registry(folder: Path) -> dict[str, str]:
     import yaml
 
     catalog = folder / "catalog.yaml"
-    catalog.write_text(yaml.safe_dump({"models": [
-        {"name": "photo-quality", "task": "properties", "family": "properties",
-         "thresholds": {"top1_accuracy": 0.7}},
-        {"name": "photo-describe", "task": "describe", "family": "describe"}]}))
-    os.environ.update({"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "IDAAS_CATALOG": str(catalog),
-                       "IDAAS_HOME": str(folder / "home"), "IDAAS_USER": "dana"})
+    catalog.write_text(
+        yaml.safe_dump(
+            {
+                "models": [
+                    {
+                        "name": "photo-quality",
+                        "task": "properties",
+                        "family": "properties",
+                        "thresholds": {"top1_accuracy": 0.7},
+                    },
+                    {"name": "photo-describe", "task": "describe", "family": "describe"},
+                ]
+            }
+        )
+    )
+    os.environ.update(
+        {
+            "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
+            "IDAAS_CATALOG": str(catalog),
+            "IDAAS_HOME": str(folder / "home"),
+            "IDAAS_USER": "dana",
+        }
+    )
     from registry.compare import compare_versions
     from registry.reviews import set_review
     from registry.stages import promote, rollback
@@ -55,9 +77,15 @@ def demo_registry(folder: Path) -> dict[str, str]:
     from vision.spec import ModelSpec
 
     def props(**options):
-        return register_spec(ModelSpec(name="photo-quality", task="properties", family="properties",
-                                       description="Brightness, contrast and sharpness of a profile photo.",
-                                       options=options)).version
+        return register_spec(
+            ModelSpec(
+                name="photo-quality",
+                task="properties",
+                family="properties",
+                description="Brightness, contrast and sharpness of a profile photo.",
+                options=options,
+            )
+        ).version
 
     v1, v2 = props(), props(colours=3)
     describe = register_spec(ModelSpec(name="photo-describe", task="describe", family="describe")).version
@@ -71,10 +99,12 @@ def demo_registry(folder: Path) -> dict[str, str]:
     set_review("idaas-demo-router", router.version, REVIEW)
     promote("idaas-demo-router", router.version, "staging", reason="try the new members together")
     v3 = props(colours=4)
-    set_review("photo-quality", v3, {**REVIEW, "decision": "prototype", "reviewer": "training pipeline",
-                                     "draft": True})
-    return {"model": "#/models/photo-quality", "version": f"#/models/photo-quality/versions/{v2}",
-            "router": f"#/models/idaas-demo-router/versions/{router.version}"}
+    set_review("photo-quality", v3, {**REVIEW, "decision": "prototype", "reviewer": "training pipeline", "draft": True})
+    return {
+        "model": "#/models/photo-quality",
+        "version": f"#/models/photo-quality/versions/{v2}",
+        "router": f"#/models/idaas-demo-router/versions/{router.version}",
+    }
 
 
 def main() -> None:
@@ -87,8 +117,13 @@ def main() -> None:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         log = (Path(tmp) / "ui.log").open("w")
-        ui = subprocess.Popen([sys.executable, "-m", "idaas", "ui", "--port", str(port)], env=os.environ.copy(),
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        ui = subprocess.Popen(
+            [sys.executable, "-m", "idaas", "ui", "--port", str(port)],
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             deadline = time.time() + 180
             while True:
@@ -103,11 +138,23 @@ def main() -> None:
             for label, fragment in pages.items():
                 png = OUT / f"{label}-page.png"
                 # the UI is a JS app: give it virtual time to fetch and render before the shot
-                subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                                f"--user-data-dir={tmp}/chromium", "--window-size=1400,1000",
-                                "--virtual-time-budget=15000", f"--screenshot={png}",
-                                f"http://127.0.0.1:{port}/{fragment}"],
-                               check=True, capture_output=True, timeout=180)
+                subprocess.run(
+                    [
+                        chromium,
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--hide-scrollbars",
+                        f"--user-data-dir={tmp}/chromium",
+                        "--window-size=1400,1000",
+                        "--virtual-time-budget=15000",
+                        f"--screenshot={png}",
+                        f"http://127.0.0.1:{port}/{fragment}",
+                    ],
+                    check=True,
+                    capture_output=True,
+                    timeout=180,
+                )
                 print(f"wrote {png.relative_to(REPO)}")
         finally:
             os.killpg(ui.pid, signal.SIGTERM)

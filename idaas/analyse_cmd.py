@@ -56,12 +56,23 @@ def register(app: typer.Typer) -> None:
                 # `idaas score` writes absolute paths; a manifest's relative ones start at its folder.
                 manifest["path"] = [str((users.parent / p).resolve()) for p in manifest["path"].astype(str)]
         try:
-            table = per_user(scored, user_column=user_column, attribute=attribute, rule=rule,  # type: ignore[arg-type]
-                             threshold=threshold, share=share, users=manifest, on=on)
+            table = per_user(
+                scored,
+                user_column=user_column,
+                attribute=attribute,
+                rule=rule,  # type: ignore[arg-type]
+                threshold=threshold,
+                share=share,
+                users=manifest,
+                on=on,
+            )
         except ValueError as exc:
             raise BadRequestError(str(exc)) from exc
         output.parent.mkdir(parents=True, exist_ok=True)
         table.reset_index().to_parquet(output, index=False)
         counts = table["verdict"].value_counts()
-        typer.echo(f"{len(table)} users -> {output}: " + ", ".join(
-            f"{counts.get(v, 0)} {v}" for v in ("yes", "no", "unknown")) + f" (rule {rule}, {attribute})")
+        typer.echo(
+            f"{len(table)} users -> {output}: "
+            + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("yes", "no", "unknown"))
+            + f" (rule {rule}, {attribute})"
+        )

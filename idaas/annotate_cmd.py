@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,10 +14,13 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def annotate(
         photos: list[Path] = typer.Argument(..., help="image files", exists=True, dir_okay=False),
-        url: Optional[str] = typer.Option(None, help="a running idaas server (e.g. http://127.0.0.1:5000); "
-                                                     "without it the catalog's offline models run in-process"),
-        tasks: Optional[str] = typer.Option(None, help="comma-separated tasks (default: all the endpoint has)"),
-        draw: Optional[Path] = typer.Option(None, help="write annotated PNGs into this folder"),
+        url: str | None = typer.Option(
+            None,
+            help="a running idaas server (e.g. http://127.0.0.1:5000); "
+            "without it the catalog's offline models run in-process",
+        ),
+        tasks: str | None = typer.Option(None, help="comma-separated tasks (default: all the endpoint has)"),
+        draw: Path | None = typer.Option(None, help="write annotated PNGs into this folder"),
         as_json: bool = typer.Option(False, "--json", help="print the wire JSON instead of a summary"),
     ) -> None:
         """Say what is in each photo."""

@@ -23,7 +23,10 @@ def register(app: typer.Typer) -> None:
         else:
             for finding in findings:
                 typer.echo(finding.line())
-            typer.echo(f"{len(findings)} finding{'s' if len(findings) != 1 else ''} in {checked} "
-                       f"model{'s' if checked != 1 else ''}", err=bool(findings))
+            typer.echo(
+                f"{len(findings)} finding{'s' if len(findings) != 1 else ''} in {checked} "
+                f"model{'s' if checked != 1 else ''}",
+                err=bool(findings),
+            )
         if findings:
             raise typer.Exit(1)

@@ -11,9 +11,14 @@ import typer
 from idaas.help_format import context_settings, plain_help
 from vision.settings import apply_offline_env
 
-app = typer.Typer(help="Image Detection as a Service: models, reviews, serving and batch scoring.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, context_settings=context_settings())
+app = typer.Typer(
+    help="Image Detection as a Service: models, reviews, serving and batch scoring.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=context_settings(),
+)
 
 
 def _print_version(value: bool) -> None:
@@ -26,8 +31,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
-                                      help="print the version and exit"),
+    show_version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="print the version and exit"
+    ),
 ) -> None:
     """Image Detection as a Service: models, reviews, serving and batch scoring."""
 

@@ -67,8 +67,9 @@ def _table(rows: list[list[str]], header: list[str]) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    models = typer.Typer(cls=OneLineErrorsGroup, no_args_is_help=True,
-                         help="Register, list, compare and promote model versions.")
+    models = typer.Typer(
+        cls=OneLineErrorsGroup, no_args_is_help=True, help="Register, list, compare and promote model versions."
+    )
     app.add_typer(models, name="models")
 
     @models.command()
@@ -80,8 +81,10 @@ def register(app: typer.Typer) -> None:
         for line in report.lines():
             typer.echo(line)
         if report.skipped:
-            typer.echo(f"{len(report.skipped)} skipped: provide the weights as described, then run "
-                       "`idaas models register NAME --weights PATH`")
+            typer.echo(
+                f"{len(report.skipped)} skipped: provide the weights as described, then run "
+                "`idaas models register NAME --weights PATH`"
+            )
 
     @models.command("register")
     def register_cmd(
@@ -105,8 +108,10 @@ def register(app: typer.Typer) -> None:
         elif task and family:
             model_spec = _new_spec(name, task, family)
         else:
-            raise IdaasError(f"{name!r} is not in the catalog ({', '.join(catalog.names())}); to register a local "
-                             "checkpoint give --weights PATH with --task and --family, or --spec FILE")
+            raise IdaasError(
+                f"{name!r} is not in the catalog ({', '.join(catalog.names())}); to register a local "
+                "checkpoint give --weights PATH with --task and --family, or --spec FILE"
+            )
         if weights is not None:
             if not weights.exists():
                 raise IdaasError(f"no weights at {weights}")
@@ -115,8 +120,10 @@ def register(app: typer.Typer) -> None:
             model_spec = model_spec.model_copy(update={"description": description})
         logged = register_spec(model_spec, weights, skip_unchanged=True)
         if logged.created:
-            typer.echo(f"registered {logged.name} version {logged.version} as candidate "
-                       f"({_mb(logged.bundle_bytes)}, {logged.seconds:.1f} s): {logged.model_uri}")
+            typer.echo(
+                f"registered {logged.name} version {logged.version} as candidate "
+                f"({_mb(logged.bundle_bytes)}, {logged.seconds:.1f} s): {logged.model_uri}"
+            )
         else:
             typer.echo(f"unchanged: {logged.name} version {logged.version} already has this spec and these weights")
 
@@ -177,8 +184,18 @@ def register(app: typer.Typer) -> None:
         if not found:
             typer.echo(f"{name} has no recorded moves")
         else:
-            rows = [[_seconds(m.when), m.stage, m.previous or "(none)", m.version,
-                     m.kind + (" FORCED" if m.forced else ""), m.who, m.why or "-"] for m in found]
+            rows = [
+                [
+                    _seconds(m.when),
+                    m.stage,
+                    m.previous or "(none)",
+                    m.version,
+                    m.kind + (" FORCED" if m.forced else ""),
+                    m.who,
+                    m.why or "-",
+                ]
+                for m in found
+            ]
             for line in _table(rows, ["WHEN (UTC)", "STAGE", "FROM", "TO", "KIND", "BY", "WHY"]):
                 typer.echo(line)
         for version, members in _router_members(name, [m.version for m in found]).items():
@@ -203,10 +220,12 @@ def register(app: typer.Typer) -> None:
             return
         table = []
         for row in rows:
-            stages = ", ".join(f"{stage}={version}"
-                               + (f" ({row['decisions'][stage]})" if row["decisions"].get(stage) else "")
-                               + (" UNRECORDED" if stage in row["warnings"] else "")
-                               for stage, version in row["aliases"].items())
+            stages = ", ".join(
+                f"{stage}={version}"
+                + (f" ({row['decisions'][stage]})" if row["decisions"].get(stage) else "")
+                + (" UNRECORDED" if stage in row["warnings"] else "")
+                for stage, version in row["aliases"].items()
+            )
             if row["broken_records"]:
                 stages += f"  [{row['broken_records']} broken record(s): idaas audit]"
             table.append([row["name"], row["task"], str(row["versions"]), stages or "-"])
@@ -232,8 +251,17 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"  {data['description']}")
             if data["thresholds"]:
                 typer.echo("  production gate: " + ", ".join(f"{k} >= {v:g}" for k, v in data["thresholds"].items()))
-            rows = [[v["version"], v["created"], ",".join(v["aliases"]) or "-", v["decision"] or "-",
-                     _mb(v["size_bytes"]), v["registered_by"] or ""] for v in data["versions"]]
+            rows = [
+                [
+                    v["version"],
+                    v["created"],
+                    ",".join(v["aliases"]) or "-",
+                    v["decision"] or "-",
+                    _mb(v["size_bytes"]),
+                    v["registered_by"] or "",
+                ]
+                for v in data["versions"]
+            ]
             for line in _table(rows, ["VERSION", "CREATED", "STAGES", "REVIEW", "SIZE", "BY"]):
                 typer.echo("  " + line)
             for alias, why in data["warnings"].items():
@@ -245,33 +273,44 @@ def register(app: typer.Typer) -> None:
         if as_json:
             _echo_json(data)
             return
-        typer.echo(f"{name} version {data['version']}  stages: {','.join(data['aliases']) or '-'}  "
-                   f"tasks: {data['tasks']}  size: {_mb(data['size_bytes'])}")
+        typer.echo(
+            f"{name} version {data['version']}  stages: {','.join(data['aliases']) or '-'}  "
+            f"tasks: {data['tasks']}  size: {_mb(data['size_bytes'])}"
+        )
         typer.echo(f"  models: {data['models']}  created {data['created']} by {data['registered_by']}")
         run = data.get("run")
         if run:
-            typer.echo(f"  training run: {run['name'] or run['id']} ({run['id']}, {run['status'].lower()}, "
-                       f"experiment {run['experiment']}; `mlflow runs describe --run-id {run['id']}`)")
+            typer.echo(
+                f"  training run: {run['name'] or run['id']} ({run['id']}, {run['status'].lower()}, "
+                f"experiment {run['experiment']}; `mlflow runs describe --run-id {run['id']}`)"
+            )
         else:
             typer.echo("  training run: none (registered from files, not from a run)")
         review = data["review"]
         if review:
             r = review["review"]
-            typer.echo(f"  review (revision {review['revision']} of {data['review_revisions']}): {r['decision']} "
-                       f"by {r['reviewer']} on {r['date']}; metrics: "
-                       + (", ".join(f"{k}={v:g}" for k, v in r["metrics"].items()) or "none"))
+            typer.echo(
+                f"  review (revision {review['revision']} of {data['review_revisions']}): {r['decision']} "
+                f"by {r['reviewer']} on {r['date']}; metrics: "
+                + (", ".join(f"{k}={v:g}" for k, v in r["metrics"].items()) or "none")
+            )
         else:
             typer.echo("  review: none")
         for why in data["review_broken"]:
             typer.echo(f"  review BROKEN: {why}")
         for comp in data["comparisons"]:
             agreement = ", ".join(f"{t['task']} {t['agreement']:.0%}" for t in comp["tasks"])
-            typer.echo(f"  compared with v{comp['champion']} on {comp['n_images']} images: {agreement}; "
-                       f"{comp['differing_count']} differing")
+            typer.echo(
+                f"  compared with v{comp['champion']} on {comp['n_images']} images: {agreement}; "
+                f"{comp['differing_count']} differing"
+            )
         for move in data["moves"]:
-            typer.echo(f"  {_seconds(move['when'])}  {move['stage']} {move['previous'] or '(none)'} -> "
-                       f"{move['version']} ({move['kind']}) by {move['who']}" + (" FORCED" if move["forced"] else "")
-                       + (f": {move['why']}" if move["why"] else ""))
+            typer.echo(
+                f"  {_seconds(move['when'])}  {move['stage']} {move['previous'] or '(none)'} -> "
+                f"{move['version']} ({move['kind']}) by {move['who']}"
+                + (" FORCED" if move["forced"] else "")
+                + (f": {move['why']}" if move["why"] else "")
+            )
 
     @models.command()
     def compare(
@@ -298,11 +337,13 @@ def register(app: typer.Typer) -> None:
     @models.command()
     def derive(
         name: str = typer.Argument(..., help="the faces model to start from, e.g. faces-mtcnn"),
-        attribute: list[str] = typer.Option(..., "--attribute", help="NAME=MODEL_URI, e.g. "
-                                            "sunglasses=models:/sunglasses-clf@candidate"),
+        attribute: list[str] = typer.Option(
+            ..., "--attribute", help="NAME=MODEL_URI, e.g. sunglasses=models:/sunglasses-clf@candidate"
+        ),
         base: str = typer.Option("production", help="version or alias of NAME to start from"),
-        positive: str | None = typer.Option(None, help="the classifier's class that means yes "
-                                                       "(default: the attribute's name)"),
+        positive: str | None = typer.Option(
+            None, help="the classifier's class that means yes (default: the attribute's name)"
+        ),
         min_face_px: float = typer.Option(24.0, help="the learned model abstains on smaller faces"),
         min_confidence: float = typer.Option(0.1, help="... and on probabilities this close to 0.5"),
     ) -> None:
@@ -310,12 +351,15 @@ def register(app: typer.Typer) -> None:
         from registry.derive import derive_faces, parse_attributes
 
         ref = f"models:/{name}/{base}" if base.isdigit() else f"models:/{name}@{base}"
-        derived = derive_faces(ref, parse_attributes(attribute), positive=positive, min_face_px=min_face_px,
-                               min_confidence=min_confidence)
-        typer.echo(f"registered {derived.logged.model_uri} (@candidate) from {derived.base} with "
-                   + ", ".join(f"{a} <- {m}" for a, m in derived.attribute_models.items())
-                   + f"; draft review revision {derived.review_revision} (prototype): complete it with "
-                   f"`idaas reviews set {derived.logged.name} {derived.logged.version} --file review.yaml`")
+        derived = derive_faces(
+            ref, parse_attributes(attribute), positive=positive, min_face_px=min_face_px, min_confidence=min_confidence
+        )
+        typer.echo(
+            f"registered {derived.logged.model_uri} (@candidate) from {derived.base} with "
+            + ", ".join(f"{a} <- {m}" for a, m in derived.attribute_models.items())
+            + f"; draft review revision {derived.review_revision} (prototype): complete it with "
+            f"`idaas reviews set {derived.logged.name} {derived.logged.version} --file review.yaml`"
+        )
 
 
 def _new_spec(name: str, task: str, family: str):

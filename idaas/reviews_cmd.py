@@ -11,8 +11,11 @@ from idaas.models_cmd import OneLineErrorsGroup
 
 
 def register(app: typer.Typer) -> None:
-    reviews = typer.Typer(cls=OneLineErrorsGroup, no_args_is_help=True,
-                          help="Impact reviews: the record that decides whether a version goes to production.")
+    reviews = typer.Typer(
+        cls=OneLineErrorsGroup,
+        no_args_is_help=True,
+        help="Impact reviews: the record that decides whether a version goes to production.",
+    )
     app.add_typer(reviews, name="reviews")
 
     @reviews.command("set")
@@ -26,8 +29,10 @@ def register(app: typer.Typer) -> None:
 
         review = load_review_file(file)
         revision = set_review(name, version, review)
-        typer.echo(f"{name} version {version}: review revision {revision.revision} recorded "
-                   f"(decision: {revision.review.decision})")
+        typer.echo(
+            f"{name} version {version}: review revision {revision.revision} recorded "
+            f"(decision: {revision.review.decision})"
+        )
 
     @reviews.command()
     def show(
@@ -43,9 +48,11 @@ def register(app: typer.Typer) -> None:
         if not found:
             from vision.errors import IdaasError
 
-            raise IdaasError(f"{name} version {version} has no impact review; "
-                             "start from `idaas reviews template` and run "
-                             f"`idaas reviews set {name} {version} -f FILE`")
+            raise IdaasError(
+                f"{name} version {version} has no impact review; "
+                "start from `idaas reviews template` and run "
+                f"`idaas reviews set {name} {version} -f FILE`"
+            )
         chosen = found if all_revisions else found[-1:]
         if as_json:
             typer.echo(json.dumps([r.model_dump(mode="json", exclude={"key"}) for r in chosen], indent=2))
@@ -64,19 +71,26 @@ def register(app: typer.Typer) -> None:
 
         found = list_reviews(decision=decision, name=name)
         if as_json:
-            typer.echo(json.dumps([{"name": n, "version": v, **r.model_dump(mode="json", exclude={"key"})}
-                                   for n, v, r in found], indent=2))
+            typer.echo(
+                json.dumps(
+                    [{"name": n, "version": v, **r.model_dump(mode="json", exclude={"key"})} for n, v, r in found],
+                    indent=2,
+                )
+            )
             return
         if not found:
             typer.echo("no reviews" + (f" with decision {decision}" if decision else ""))
         for model, version, rev in found:
             r = rev.review
-            typer.echo(f"{model} v{version}  {r.decision:<13} by {r.reviewer} on {r.date}  "
-                       f"(revision {rev.revision})  {r.question}")
+            typer.echo(
+                f"{model} v{version}  {r.decision:<13} by {r.reviewer} on {r.date}  "
+                f"(revision {rev.revision})  {r.question}"
+            )
 
     @reviews.command()
-    def template(out: Path | None = typer.Option(None, "--out", "-o", help="write to this file instead of stdout")
-                 ) -> None:
+    def template(
+        out: Path | None = typer.Option(None, "--out", "-o", help="write to this file instead of stdout"),
+    ) -> None:
         """A review to start from: every field, with comments."""
         from registry.reviews import template_text
 

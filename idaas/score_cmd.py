@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -36,18 +35,23 @@ def register(app: typer.Typer) -> None:
     def score(
         input: str = typer.Argument(..., help="folder, glob pattern, or manifest (.csv/.parquet)"),
         output: Path = typer.Option(..., "--output", "-o", help="Parquet file to write", dir_okay=False),
-        model: str = typer.Option("models:/idaas@production", help="any model URI: the router, or one model "
-                                                                   "version (models:/faces-mtcnn/3)"),
-        tasks: Optional[str] = typer.Option(None, help="comma-separated tasks (default: every task of the model)"),
-        param: list[str] = typer.Option([], "--param", "-p", help="task parameter NAME=VALUE (repeatable), "
-                                                                   "e.g. -p top_k=3 -p min_score=0.5"),
-        path_column: Optional[str] = typer.Option(None, help="manifest column with paths or URIs "
-                                                             "(default: path, uri, url, file ...)"),
-        id_column: Optional[str] = typer.Option(None, help="manifest column with ids (default: id, if present)"),
+        model: str = typer.Option(
+            "models:/idaas@production", help="any model URI: the router, or one model version (models:/faces-mtcnn/3)"
+        ),
+        tasks: str | None = typer.Option(None, help="comma-separated tasks (default: every task of the model)"),
+        param: list[str] = typer.Option(
+            [], "--param", "-p", help="task parameter NAME=VALUE (repeatable), e.g. -p top_k=3 -p min_score=0.5"
+        ),
+        path_column: str | None = typer.Option(
+            None, help="manifest column with paths or URIs (default: path, uri, url, file ...)"
+        ),
+        id_column: str | None = typer.Option(None, help="manifest column with ids (default: id, if present)"),
         batch_size: int = typer.Option(32, min=1, help="images per model call"),
         chunk_size: int = typer.Option(512, min=1, help="images per saved chunk (what a crash can cost)"),
-        workers: Optional[int] = typer.Option(None, min=1, help="decoding threads (default: CPU count, max 8)"),
-        restart: bool = typer.Option(False, "--restart", help="discard an unfinished run into OUTPUT instead of resuming it"),
+        workers: int | None = typer.Option(None, min=1, help="decoding threads (default: CPU count, max 8)"),
+        restart: bool = typer.Option(
+            False, "--restart", help="discard an unfinished run into OUTPUT instead of resuming it"
+        ),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace OUTPUT if it exists"),
         progress: bool = typer.Option(True, help="show a progress bar"),
     ) -> None:
@@ -62,13 +66,26 @@ def register(app: typer.Typer) -> None:
         if pending:
             typer.echo(f"resuming the unfinished run in {store.parts} (model {pending.get('model_version')})", err=True)
         try:
-            summary = run_score(inputs, output, model=model, tasks=tasks, params=_params(param),
-                                batch_size=batch_size, chunk_size=chunk_size, workers=workers, restart=restart,
-                                overwrite=overwrite, progress=progress)
+            summary = run_score(
+                inputs,
+                output,
+                model=model,
+                tasks=tasks,
+                params=_params(param),
+                batch_size=batch_size,
+                chunk_size=chunk_size,
+                workers=workers,
+                restart=restart,
+                overwrite=overwrite,
+                progress=progress,
+            )
         except KeyboardInterrupt:
             saved = len(store.done_keys()) if store.parts.exists() else 0
-            typer.echo(f"\ninterrupted: {saved} of {len(inputs.items)} rows are saved in {store.parts}; "
-                       "run the same command again to finish", err=True)
+            typer.echo(
+                f"\ninterrupted: {saved} of {len(inputs.items)} rows are saved in {store.parts}; "
+                "run the same command again to finish",
+                err=True,
+            )
             raise typer.Exit(130) from None
         for line in summary.lines():
             typer.echo(line)

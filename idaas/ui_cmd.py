@@ -17,23 +17,38 @@ def ui_command(host: str, port: int, workers: int) -> tuple[list[str], dict[str,
 
     settings_uri = store.configure()  # creates the registry and the "idaas" experiment if new
     if store.is_remote(settings_uri):
-        raise IdaasError(f"the registry is a tracking server ({store.redact(settings_uri)}); open its own UI "
-                         "in a browser instead of starting another")
+        raise IdaasError(
+            f"the registry is a tracking server ({store.redact(settings_uri)}); open its own UI "
+            "in a browser instead of starting another"
+        )
     from vision.settings import apply_offline_env
 
     artifacts = apply_offline_env().artifacts_dir
     artifacts.mkdir(parents=True, exist_ok=True)
     mlflow_cli = Path(sys.executable).with_name("mlflow")
-    command = [str(mlflow_cli) if mlflow_cli.exists() else "mlflow", "server",
-               "--backend-store-uri", settings_uri,
-               # artifacts are local files the registry already points at (file:// URIs): the
-               # server reads them in place, and a run created from the UI lands beside them
-               "--default-artifact-root", artifacts.resolve().as_uri(), "--no-serve-artifacts",
-               "--host", host, "--port", str(port), "--workers", str(workers)]
-    env = {**os.environ,
-           # MLflow's job runner (huey consumers) serves GenAI features idaas does not use; on a
-           # 2-core laptop its processes cost more than the UI itself.
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    command = [
+        str(mlflow_cli) if mlflow_cli.exists() else "mlflow",
+        "server",
+        "--backend-store-uri",
+        settings_uri,
+        # artifacts are local files the registry already points at (file:// URIs): the
+        # server reads them in place, and a run created from the UI lands beside them
+        "--default-artifact-root",
+        artifacts.resolve().as_uri(),
+        "--no-serve-artifacts",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    env = {
+        **os.environ,
+        # MLflow's job runner (huey consumers) serves GenAI features idaas does not use; on a
+        # 2-core laptop its processes cost more than the UI itself.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
     return command, env
 
 

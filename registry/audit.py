@@ -56,33 +56,57 @@ def audit_model(name: str, client=None) -> list[Finding]:
         recorded = stage_moves[-1].version if stage_moves else None
         if holders.get(stage) != recorded:
             if holders.get(stage):
-                found.append(Finding("alias_unrecorded", name, holders[stage],
-                                     f"@{stage} points at version {holders[stage]} but no intact recorded move put it "
-                                     f"there (recorded: {recorded or 'none'}); it was set outside idaas"))
+                found.append(
+                    Finding(
+                        "alias_unrecorded",
+                        name,
+                        holders[stage],
+                        f"@{stage} points at version {holders[stage]} but no intact recorded move put it "
+                        f"there (recorded: {recorded or 'none'}); it was set outside idaas",
+                    )
+                )
             else:
-                found.append(Finding("alias_removed", name, recorded,
-                                     f"@{stage} was removed outside idaas (the recorded moves give it to {recorded})"))
+                found.append(
+                    Finding(
+                        "alias_removed",
+                        name,
+                        recorded,
+                        f"@{stage} was removed outside idaas (the recorded moves give it to {recorded})",
+                    )
+                )
     for move in moves_of(chain, "production"):
         if move.kind != "promote" or move.forced:
             continue  # forced moves are recorded overrides; their holder is checked below like any other
         why = review_passes(name, move.version, move.review, move.thresholds, chain)
         if why:
-            found.append(Finding("move_without_gate", name, move.version,
-                                 f"the production move of {move.when} by {move.who} passed no gate: {why}"))
+            found.append(
+                Finding(
+                    "move_without_gate",
+                    name,
+                    move.version,
+                    f"the production move of {move.when} by {move.who} passed no gate: {why}",
+                )
+            )
     if holders.get("production"):
         try:
             problems = servable_problems(name, holders["production"])
         except IdaasError as exc:
             problems = [exc.message]
-        found += [Finding("not_servable", name, holders["production"], f"the production version: {p}")
-                  for p in problems]
+        found += [
+            Finding("not_servable", name, holders["production"], f"the production version: {p}") for p in problems
+        ]
     for mv in versions_of(client, name):
         version, tags = str(mv.version), mv.tags or {}
         decision = _decision(chain, version)
         if decision != "BROKEN" and tags.get(TAG_DECISION) != decision:
-            found.append(Finding("decision_mismatch", name, version,
-                                 f"the decision tag says {tags.get(TAG_DECISION)!r} but the review records say "
-                                 f"{decision!r}"))
+            found.append(
+                Finding(
+                    "decision_mismatch",
+                    name,
+                    version,
+                    f"the decision tag says {tags.get(TAG_DECISION)!r} but the review records say {decision!r}",
+                )
+            )
         found += _members(name, version, tags, bundle_entries, TAG_MODELS)
     return found
 
@@ -105,17 +129,26 @@ def _members(name: str, version: str, tags: dict, bundle_entries, models_tag: st
             claims[ROUTER_TAG_PREFIX + "models"] = sorted(f"{t}={m}" for t, m in json.loads(raw).items())
         except (ValueError, AttributeError):
             claims[ROUTER_TAG_PREFIX + "models"] = ["(unreadable)"]
-    per_task = sorted(f"{k[len(ROUTER_TAG_PREFIX):]}={v}" for k, v in tags.items() if k.startswith(ROUTER_TAG_PREFIX)
-                      and k[len(ROUTER_TAG_PREFIX):] not in ("models", "unreviewed"))
+    per_task = sorted(
+        f"{k[len(ROUTER_TAG_PREFIX) :]}={v}"
+        for k, v in tags.items()
+        if k.startswith(ROUTER_TAG_PREFIX) and k[len(ROUTER_TAG_PREFIX) :] not in ("models", "unreviewed")
+    )
     if per_task:
         claims[ROUTER_TAG_PREFIX + "<task>"] = per_task
     out = []
     for tag, said in claims.items():
         truth = sorted(carried.values()) if tag == models_tag else sorted(f"{t}={m}" for t, m in carried.items())
         if said != truth:
-            out.append(Finding("members_mismatch", name, version,
-                               f"tag {tag} says it carries {', '.join(said) or 'nothing'} "
-                               f"but its bundle carries {', '.join(truth)}"))
+            out.append(
+                Finding(
+                    "members_mismatch",
+                    name,
+                    version,
+                    f"tag {tag} says it carries {', '.join(said) or 'nothing'} "
+                    f"but its bundle carries {', '.join(truth)}",
+                )
+            )
     return out
 
 

@@ -23,8 +23,10 @@ class BootstrapReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why and how to provide it)
 
     def lines(self) -> list[str]:
-        out = [f"registered {v.name} version {v.version} ({v.bundle_bytes / 1e6:.1f} MB, {v.seconds:.1f} s)"
-               for v in self.registered]
+        out = [
+            f"registered {v.name} version {v.version} ({v.bundle_bytes / 1e6:.1f} MB, {v.seconds:.1f} s)"
+            for v in self.registered
+        ]
         out += [f"unchanged  {v.name} version {v.version}" for v in self.unchanged]
         out += [f"skipped    {name}: {why}" for name, why in self.skipped]
         return out

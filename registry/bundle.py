@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -94,8 +94,10 @@ def copy_weights(source: Path, dest: Path, family: str | None = None) -> Path:
     if not source.exists():
         raise ModelSpecError(f"no weights at {source}")
     if source.is_dir() and dest.resolve().is_relative_to(source.resolve()):
-        raise ModelSpecError(f"the weights folder {source} contains the bundle being written ({dest}); "
-                             "point --weights at the model's own folder")
+        raise ModelSpecError(
+            f"the weights folder {source} contains the bundle being written ({dest}); "
+            "point --weights at the model's own folder"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     if source.is_file():
         target = dest / source.name
@@ -127,8 +129,9 @@ def entry_dir_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
 
 
-def add_model(bundle_dir: Path, spec: ModelSpec, weights: Path | None, version: str | int = "0",
-              dir_name: str | None = None) -> BundleEntry:
+def add_model(
+    bundle_dir: Path, spec: ModelSpec, weights: Path | None, version: str | int = "0", dir_name: str | None = None
+) -> BundleEntry:
     """Put one model (spec + a copy of its weights) into a bundle folder; returns its entry.
 
     bundle.yaml is not touched: call write_bundle with every entry once they are all in place.
@@ -185,8 +188,9 @@ def content_hash(bundle_dir: Path) -> str:
     digest = hashlib.sha256()
     for entry in sorted(read_bundle(bundle_dir), key=lambda e: e.task):
         spec = ModelSpec.load(bundle_dir / entry.dir / SPEC_FILE)
-        digest.update(yaml.safe_dump(spec.model_dump(mode="json", exclude={"weights", "description"}),
-                                     sort_keys=True).encode())
+        digest.update(
+            yaml.safe_dump(spec.model_dump(mode="json", exclude={"weights", "description"}), sort_keys=True).encode()
+        )
         weights = entry_weights(bundle_dir, entry)
         if weights is None:
             continue

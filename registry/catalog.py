@@ -17,8 +17,9 @@ DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
 class CatalogEntry(ModelSpec):
     model_config = ConfigDict(extra="forbid")
 
-    thresholds: dict[str, float] = Field(default_factory=dict,
-                                         description="metric -> minimum required by the production gate")
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="metric -> minimum required by the production gate"
+    )
 
     def spec(self) -> ModelSpec:
         return ModelSpec.model_validate(self.model_dump(exclude={"thresholds"}))
@@ -28,7 +29,8 @@ class GateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     require_distinct_promoter: bool = Field(
-        False, description="the user promoting to production must not be the review's only author")
+        False, description="the user promoting to production must not be the review's only author"
+    )
 
 
 class Catalog(BaseModel):
@@ -76,13 +78,14 @@ def resolve_entry(entry: CatalogEntry) -> tuple[ModelSpec, Path | None]:
     from registry.versions import download_bundle
     from vision.settings import get_settings
 
-    ref = (entry.weights or "")[len("models:/"):]
+    ref = (entry.weights or "")[len("models:/") :]
     name, sep, alias = ref.partition("@")
     if not sep:
         name, _, alias = ref.partition("/")
     if not name or not alias:
-        raise ModelSpecError(f"{entry.name}: weights {entry.weights!r} must be models:/NAME@ALIAS "
-                             "or models:/NAME/VERSION")
+        raise ModelSpecError(
+            f"{entry.name}: weights {entry.weights!r} must be models:/NAME@ALIAS or models:/NAME/VERSION"
+        )
     dest = get_settings().cache_dir / "registered" / name / alias
     if dest.exists():
         import shutil
@@ -91,8 +94,9 @@ def resolve_entry(entry: CatalogEntry) -> tuple[ModelSpec, Path | None]:
     bundle = download_bundle(name, alias, dest)
     (registered,) = read_bundle(bundle)
     source_spec = ModelSpec.load(bundle / registered.dir / SPEC_FILE)
-    spec = spec.model_copy(update={"labels": spec.labels or source_spec.labels,
-                                   "options": {**source_spec.options, **spec.options}})
+    spec = spec.model_copy(
+        update={"labels": spec.labels or source_spec.labels, "options": {**source_spec.options, **spec.options}}
+    )
     return spec, entry_weights(bundle, registered)
 
 
@@ -105,6 +109,7 @@ def build_local_pipeline(catalog: Catalog | None = None, tasks: list[str] | None
     from vision.adapters import build_adapter
     from vision.errors import WeightsUnavailableError
     from vision.pipeline import Loaded, Pipeline
+
     catalog = catalog or load_catalog()
     models: dict[str, Loaded] = {}
     for entry in catalog.models:

@@ -56,11 +56,16 @@ class Comparison(BaseModel):
     recorded_at: str = ""
 
     def lines(self) -> list[str]:
-        out = [f"{self.name}: champion v{self.champion} vs challenger v{self.challenger} on {self.n_images} images "
-               f"from {self.images}"]
+        out = [
+            f"{self.name}: champion v{self.champion} vs challenger v{self.challenger} on {self.n_images} images "
+            f"from {self.images}"
+        ]
         for t in self.tasks:
-            shift = "" if t.mean_score_shift is None else \
-                f", score shift {t.mean_score_shift:+.4f} (mean |shift| {t.mean_abs_score_shift:.4f})"
+            shift = (
+                ""
+                if t.mean_score_shift is None
+                else f", score shift {t.mean_score_shift:+.4f} (mean |shift| {t.mean_abs_score_shift:.4f})"
+            )
             out.append(f"  {t.task:<11} agreement {t.agreement:.1%} on {t.compared} images{shift}")
         out.append(f"  differing images: {self.differing_count}")
         for diff in self.differing[:10]:
@@ -98,8 +103,9 @@ def _cosine(a: list[float], b: list[float]) -> float:
     return dot / norm if norm else 0.0
 
 
-def compare_answers(name: str, champion: str, challenger: str, images: list[Path], rows_a: list[dict],
-                    rows_b: list[dict], source: str) -> Comparison:
+def compare_answers(
+    name: str, champion: str, challenger: str, images: list[Path], rows_a: list[dict], rows_b: list[dict], source: str
+) -> Comparison:
     """Compare two versions' wire rows for the same images (in the same order)."""
     digest = hashlib.sha256()
     for path in images:
@@ -129,31 +135,53 @@ def compare_answers(name: str, champion: str, challenger: str, images: list[Path
                 differing.setdefault(path.name, {})[task] = {"champion": key_a, "challenger": key_b}
             if score_a is not None and score_b is not None:
                 shifts.append(score_b - score_a)
-        per_task.append(TaskComparison(
-            task=task, compared=compared, agreement=round(agree / compared, 4) if compared else 0.0,
-            mean_score_shift=round(sum(shifts) / len(shifts), 4) if shifts else None,
-            mean_abs_score_shift=round(sum(abs(s) for s in shifts) / len(shifts), 4) if shifts else None))
+        per_task.append(
+            TaskComparison(
+                task=task,
+                compared=compared,
+                agreement=round(agree / compared, 4) if compared else 0.0,
+                mean_score_shift=round(sum(shifts) / len(shifts), 4) if shifts else None,
+                mean_abs_score_shift=round(sum(abs(s) for s in shifts) / len(shifts), 4) if shifts else None,
+            )
+        )
     for path, a, b in zip(images, rows_a, rows_b):  # an image that fails for one version only
         if (a.get("error") is None) != (b.get("error") is None):
             differing.setdefault(path.name, {})["image"] = {
-                "champion": (a.get("error") or {}).get("code", "ok"), "challenger": (b.get("error") or {}).get("code", "ok")}
+                "champion": (a.get("error") or {}).get("code", "ok"),
+                "challenger": (b.get("error") or {}).get("code", "ok"),
+            }
     diffs = [ImageDifference(image=image, tasks=t) for image, t in differing.items()]
-    return Comparison(name=name, champion=str(champion), challenger=str(challenger), images=source,
-                      n_images=len(images), sample_sha256=digest.hexdigest(), tasks=per_task,
-                      differing_count=len(diffs), differing=diffs)
+    return Comparison(
+        name=name,
+        champion=str(champion),
+        challenger=str(challenger),
+        images=source,
+        n_images=len(images),
+        sample_sha256=digest.hexdigest(),
+        tasks=per_task,
+        differing_count=len(diffs),
+        differing=diffs,
+    )
 
 
 def _answer(pipeline, images: list[Path], chunk: int = 16) -> list[dict]:
     rows: list[dict] = []
     for start in range(0, len(images), chunk):
-        part = images[start:start + chunk]
+        part = images[start : start + chunk]
         answers = pipeline.annotate([p.read_bytes() for p in part], ids=[p.name for p in part])
         rows.extend(a.to_wire() for a in answers)
     return rows
 
 
-def compare_versions(name: str, champion: str | int, challenger: str | int, images_dir: Path, *,
-                     limit: int | None = None, record: bool = True) -> Comparison:
+def compare_versions(
+    name: str,
+    champion: str | int,
+    challenger: str | int,
+    images_dir: Path,
+    *,
+    limit: int | None = None,
+    record: bool = True,
+) -> Comparison:
     """Run both versions on the images, compare, and record the result on the challenger."""
     from registry.bundle import load_pipeline
     from registry.versions import download_bundle
@@ -171,8 +199,9 @@ def compare_versions(name: str, champion: str | int, challenger: str | int, imag
             rows.append(_answer(pipeline, images))
             del pipeline
     result = compare_answers(name, mv_a.version, mv_b.version, images, rows[0], rows[1], str(Path(images_dir)))
-    result = result.model_copy(update={"recorded_by": store.current_user(),
-                                       "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    result = result.model_copy(
+        update={"recorded_by": store.current_user(), "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    )
     if record:
         _record(client, result, mv_b)
     return result
@@ -180,11 +209,15 @@ def compare_versions(name: str, champion: str | int, challenger: str | int, imag
 
 def _record(client, result: Comparison, challenger) -> None:
     summary = result.model_copy(update={"differing": result.differing[:_TAG_DIFFERING_LIMIT]})
-    client.set_model_version_tag(result.name, result.challenger, f"{COMPARISON_PREFIX}{result.champion}",
-                                 summary.model_dump_json())
+    client.set_model_version_tag(
+        result.name, result.challenger, f"{COMPARISON_PREFIX}{result.champion}", summary.model_dump_json()
+    )
     if challenger.run_id:
-        client.log_dict(challenger.run_id, result.model_dump(mode="json"),
-                        f"comparisons/v{result.champion}-vs-v{result.challenger}.json")
+        client.log_dict(
+            challenger.run_id,
+            result.model_dump(mode="json"),
+            f"comparisons/v{result.champion}-vs-v{result.challenger}.json",
+        )
 
 
 def recorded_comparison(challenger_version, champion: str | int) -> Comparison | None:

@@ -71,24 +71,33 @@ def parse_attributes(values: list[str]) -> dict[str, str]:
     return out
 
 
-def draft_review(base: str, attribute_models: dict[str, str], source_reviews: dict[str, object],
-                 base_review: object | None) -> dict:
+def draft_review(
+    base: str, attribute_models: dict[str, str], source_reviews: dict[str, object], base_review: object | None
+) -> dict:
     """The review a derived version starts with: the attribute model's figures under
     ``<attribute>_<metric>``, its evaluation data, and the base version's detector figures (same
     detector weights) without the base's own attribute figures."""
     metrics: dict[str, float] = {}
     if base_review is not None:
-        metrics.update({k: v for k, v in base_review.review.metrics.items()  # type: ignore[attr-defined]
-                        if not any(k.startswith(f"{a}_") for a in attribute_models)})
+        metrics.update(
+            {
+                k: v
+                for k, v in base_review.review.metrics.items()  # type: ignore[attr-defined]
+                if not any(k.startswith(f"{a}_") for a in attribute_models)
+            }
+        )
     evaluation = {"dataset": "not measured yet", "version": "unknown"}
     for attribute, revision in source_reviews.items():
         if revision is None:
             continue
         review = revision.review  # type: ignore[attr-defined]
         metrics.update({f"{attribute}_{k}": v for k, v in review.metrics.items()})
-        evaluation = {"dataset": f"{attribute}: {review.evaluation.dataset}", "version": review.evaluation.version,
-                      "size": review.evaluation.size,
-                      "description": f"the attribute model's own evaluation ({attribute_models[attribute]})"}
+        evaluation = {
+            "dataset": f"{attribute}: {review.evaluation.dataset}",
+            "version": review.evaluation.version,
+            "size": review.evaluation.size,
+            "description": f"the attribute model's own evaluation ({attribute_models[attribute]})",
+        }
     names = ", ".join(f"{a} from {m}" for a, m in attribute_models.items())
     return {
         "question": f"Do faces show {', '.join(attribute_models)}? (learned attribute)",
@@ -102,13 +111,20 @@ def draft_review(base: str, attribute_models: dict[str, str], source_reviews: di
         "reviewer": store.current_user(),
         "date": dt.date.today().isoformat(),
         "notes": f"Draft written by `idaas models derive`: {base} with {names}. Detector figures are "
-                 "carried from the base version (same detector weights); attribute figures are the attribute "
-                 "model's own test metrics. The reviewer completes business metric, impact and risks.",
+        "carried from the base version (same detector weights); attribute figures are the attribute "
+        "model's own test metrics. The reviewer completes business metric, impact and risks.",
     }
 
 
-def derive_faces(base_uri: str, attributes: dict[str, str], *, positive: str | None = None,
-                 min_face_px: float = 24.0, min_confidence: float = 0.1, alias: str = "candidate") -> Derived:
+def derive_faces(
+    base_uri: str,
+    attributes: dict[str, str],
+    *,
+    positive: str | None = None,
+    min_face_px: float = 24.0,
+    min_confidence: float = 0.1,
+    alias: str = "candidate",
+) -> Derived:
     """Register a new version of the base faces model scoring ``attributes`` with a classifier.
 
     ``attributes``: attribute -> classifier URI; the attribute's score is the classifier's
@@ -141,20 +157,43 @@ def derive_faces(base_uri: str, attributes: dict[str, str], *, positive: str | N
         else:
             shutil.copy2(clf_weights, weights / "attributes" / Path(clf_weights).name)
         options = dict(base_spec.options)
-        options["attributes"] = {"method": "model", "family": clf_spec.family, "class_names": labels,
-                                 "options": dict(clf_spec.options), "labels": classes,
-                                 "min_face_px": min_face_px, "min_confidence": min_confidence,
-                                 "source": f"{clf_name}/{clf_version}"}
-        spec = base_spec.model_copy(update={
-            "options": options, "weights": None,
-            "description": f"{base_spec.description or base_name} Attributes {', '.join(attributes)} from "
-                           f"the classifier {clf_name}/{clf_version}."})
-        logged = register_spec(spec, weights, alias=alias, tags={
-            "idaas.derived_from": f"{base_name}/{base_version}",
-            **{f"idaas.attribute.{a}": f"{clf_name}/{clf_version}" for a in attributes}})
+        options["attributes"] = {
+            "method": "model",
+            "family": clf_spec.family,
+            "class_names": labels,
+            "options": dict(clf_spec.options),
+            "labels": classes,
+            "min_face_px": min_face_px,
+            "min_confidence": min_confidence,
+            "source": f"{clf_name}/{clf_version}",
+        }
+        spec = base_spec.model_copy(
+            update={
+                "options": options,
+                "weights": None,
+                "description": f"{base_spec.description or base_name} Attributes {', '.join(attributes)} from "
+                f"the classifier {clf_name}/{clf_version}.",
+            }
+        )
+        logged = register_spec(
+            spec,
+            weights,
+            alias=alias,
+            tags={
+                "idaas.derived_from": f"{base_name}/{base_version}",
+                **{f"idaas.attribute.{a}": f"{clf_name}/{clf_version}" for a in attributes},
+            },
+        )
     base = f"{base_name}/{base_version}"
     models = {a: f"{clf_name}/{clf_version}" for a in attributes}
-    review = set_review(logged.name, logged.version, draft_review(
-        base, models, {a: current_review(clf_name, clf_version) for a in attributes},
-        current_review(base_name, base_version)))
+    review = set_review(
+        logged.name,
+        logged.version,
+        draft_review(
+            base,
+            models,
+            {a: current_review(clf_name, clf_version) for a in attributes},
+            current_review(base_name, base_version),
+        ),
+    )
     return Derived(logged=logged, base=base, attribute_models=models, review_revision=review.revision)

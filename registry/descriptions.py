@@ -67,8 +67,10 @@ def _history_table(name: str, moves: list[Move]) -> list[str]:
     lines = ["| when (UTC) | stage | from | to | by | why | gate |", "|---|---|---|---|---|---|---|"]
     for m in moves:
         previous = version_link(name, m.previous) if m.previous else "—"
-        lines.append(f"| {_when(m)} | `{m.stage}` | {previous} | {version_link(name, m.version)} | {_cell(m.who)} "
-                     f"| {_cell(m.why)} | {_cell(gate_verdict(m))} |")
+        lines.append(
+            f"| {_when(m)} | `{m.stage}` | {previous} | {version_link(name, m.version)} | {_cell(m.who)} "
+            f"| {_cell(m.why)} | {_cell(gate_verdict(m))} |"
+        )
     return lines
 
 
@@ -89,15 +91,19 @@ def model_story(name: str, holders: dict[str, str], moves: list[Move]) -> str:
 def version_story(client, name: str, mv, holders: dict[str, str], moves: list[Move], chain) -> str:
     version = str(mv.version)
     held = [f"`{stage}`" for stage, v in holders.items() if v == version]
-    lines = ["### This version", "",
-             f"- stages now: {', '.join(held) or 'none'}",
-             f"- training run: {run_link(client, mv.run_id)}",
-             f"- all versions and the full stage history: [{name}](#/models/{name})"]
+    lines = [
+        "### This version",
+        "",
+        f"- stages now: {', '.join(held) or 'none'}",
+        f"- training run: {run_link(client, mv.run_id)}",
+        f"- all versions and the full stage history: [{name}](#/models/{name})",
+    ]
     if (mv.tags or {}).get("idaas.kind") == ROUTER_KIND:
         lines += ["", "### Members", "", "| task | model version | review |", "|---|---|---|"]
         for task, member, member_version in _members(name, version):
-            lines.append(f"| {task} | {version_link(member, member_version)} "
-                         f"| {_review_line(client, member, member_version)} |")
+            lines.append(
+                f"| {task} | {version_link(member, member_version)} | {_review_line(client, member, member_version)} |"
+            )
     own = [m for m in moves if version in (m.version, m.previous)]
     lines += ["", "### Moves of this version", ""]
     lines += _history_table(name, own) if own else ["None yet."]

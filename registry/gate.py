@@ -38,8 +38,7 @@ class Approval:
         return self.review.digest if self.review else None
 
 
-def approval(name: str, version: str | int, chain: records.Chain | None = None, *,
-             artifacts: bool = True) -> Approval:
+def approval(name: str, version: str | int, chain: records.Chain | None = None, *, artifacts: bool = True) -> Approval:
     """The review part of the production gate: intact, of the artifacts stored now (unless
     ``artifacts`` is off), ``productionise``, thresholds met."""
     version = str(version)
@@ -48,31 +47,41 @@ def approval(name: str, version: str | int, chain: records.Chain | None = None, 
     result = Approval(name=name, version=version, thresholds=thresholds)
     broken = review_problems(chain, version)
     if broken:
-        result.missing.append(f"the review record of {name} version {version} is broken ({broken[0]}); "
-                              "run `idaas audit` and have the review recorded again")
+        result.missing.append(
+            f"the review record of {name} version {version} is broken ({broken[0]}); "
+            "run `idaas audit` and have the review recorded again"
+        )
     found = revisions_of(chain, version)
     review = found[-1] if found else None
     result.review = review
     if review is None:
         needs = f" with metrics {', '.join(f'{m} >= {v:g}' for m, v in thresholds.items())}" if thresholds else ""
-        result.missing.append(f"no impact review: write one{needs} (`idaas reviews template`) and attach it with "
-                              f"`idaas reviews set {name} {version} --file review.yaml`")
+        result.missing.append(
+            f"no impact review: write one{needs} (`idaas reviews template`) and attach it with "
+            f"`idaas reviews set {name} {version} --file review.yaml`"
+        )
         return result
     r = review.review
     if artifacts:
         from registry.members import artifact_digest
 
         if review.artifacts is None:
-            result.missing.append(f"the review of {name} version {version} does not name the artifacts it reviewed "
-                                  "(recorded before reviews bound them); record it again")
+            result.missing.append(
+                f"the review of {name} version {version} does not name the artifacts it reviewed "
+                "(recorded before reviews bound them); record it again"
+            )
         else:
             now = artifact_digest(name, version)
             if now != review.artifacts:
-                result.missing.append(f"the artifacts of {name} version {version} changed after the review was "
-                                      f"recorded (digest {now[:12]}, reviewed {review.artifacts[:12]})")
+                result.missing.append(
+                    f"the artifacts of {name} version {version} changed after the review was "
+                    f"recorded (digest {now[:12]}, reviewed {review.artifacts[:12]})"
+                )
     if r.decision != "productionise":
-        result.missing.append(f"the impact review's decision is {r.decision!r} (revision {review.revision}), "
-                              "production needs 'productionise'")
+        result.missing.append(
+            f"the impact review's decision is {r.decision!r} (revision {review.revision}), "
+            "production needs 'productionise'"
+        )
     for metric, minimum in thresholds.items():
         value = r.metrics.get(metric)
         if value is None:
@@ -82,8 +91,9 @@ def approval(name: str, version: str | int, chain: records.Chain | None = None, 
     return result
 
 
-def review_passes(name: str, version: str | int, digest: str | None, thresholds: dict[str, float],
-                  chain: records.Chain) -> str | None:
+def review_passes(
+    name: str, version: str | int, digest: str | None, thresholds: dict[str, float], chain: records.Chain
+) -> str | None:
     """Why the review record ``digest`` did not let ``version`` pass (None when it did)."""
     if not digest:
         return "the move names no review record"
@@ -96,8 +106,11 @@ def review_passes(name: str, version: str | int, digest: str | None, thresholds:
         return f"the review record {digest[:12]} is unreadable"
     if review.decision != "productionise":
         return f"the review it names decided {review.decision!r}"
-    low = [f"{m} = {review.metrics.get(m)}" for m, v in thresholds.items()
-           if review.metrics.get(m) is None or review.metrics[m] < v]
+    low = [
+        f"{m} = {review.metrics.get(m)}"
+        for m, v in thresholds.items()
+        if review.metrics.get(m) is None or review.metrics[m] < v
+    ]
     return f"the review it names misses thresholds ({', '.join(low)})" if low else None
 
 
@@ -108,8 +121,10 @@ def distinct_promoter_missing(name: str, approved: Approval, who: str) -> str | 
         return None
     chain_authors = {r.recorded_by for r in _all_revisions(approved)}
     if chain_authors and chain_authors == {who}:
-        return (f"separation of duties: {who} recorded every revision of the review of {name} version "
-                f"{approved.version}, so someone else must promote it (gate.require_distinct_promoter)")
+        return (
+            f"separation of duties: {who} recorded every revision of the review of {name} version "
+            f"{approved.version}, so someone else must promote it (gate.require_distinct_promoter)"
+        )
     return None
 
 
@@ -153,6 +168,8 @@ def evaluate(name: str, version: str | int, stage: str) -> tuple[list[str], Appr
             missing.append(f"member {member}/{member_version}: {why}")
     champion = recorded_holder(name, "production", chain)
     if champion is not None and champion != version and recorded_comparison(mv, champion) is None:
-        missing.append(f"no champion/challenger comparison with production version {champion}: run "
-                       f"`idaas models compare {name} {champion} {version} --images DIR`")
+        missing.append(
+            f"no champion/challenger comparison with production version {champion}: run "
+            f"`idaas models compare {name} {champion} {version} --images DIR`"
+        )
     return missing, approved

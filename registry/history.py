@@ -47,7 +47,7 @@ class Move(BaseModel):
     def line(self) -> str:
         arrow = f"{self.previous or '-'} -> {self.version}"
         flags = " FORCED" if self.forced else ""
-        why = f"  \"{self.why}\"" if self.why else ""
+        why = f'  "{self.why}"' if self.why else ""
         return f"{self.when}  {self.stage:<10} {arrow:<10} {self.kind:<8} by {self.who}{flags}{why}"
 
 
@@ -86,27 +86,52 @@ def alias_holder(name: str, stage: str) -> str | None:
     return aliases(get_model(store.client(), name)).get(stage)
 
 
-def record_move(name: str, stage: str, version: str | int, *, why: str = "", kind: str = "promote",
-                forced: bool = False, overrode: list[str] | None = None, review: str | None = None,
-                thresholds: dict[str, float] | None = None) -> Move:
+def record_move(
+    name: str,
+    stage: str,
+    version: str | int,
+    *,
+    why: str = "",
+    kind: str = "promote",
+    forced: bool = False,
+    overrode: list[str] | None = None,
+    review: str | None = None,
+    thresholds: dict[str, float] | None = None,
+) -> Move:
     """Record a move and point the alias at the latest recorded move of that stage."""
     if stage not in STAGES:
         raise IdaasError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     client = store.client()
     model = get_model(client, name)
-    move = Move(stage=stage, version=str(version), previous=aliases(model).get(stage), who=store.current_user(),
-                when=datetime.now(UTC).isoformat(timespec="milliseconds"), why=why, kind=kind,
-                forced=forced, overrode=list(overrode or []), review=review, thresholds=dict(thresholds or {}))
-    record = records.append(name, "move", move.version, move.model_dump(mode="json", exclude=_STORED),
-                            client=client, actor=move.who)
+    move = Move(
+        stage=stage,
+        version=str(version),
+        previous=aliases(model).get(stage),
+        who=store.current_user(),
+        when=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        why=why,
+        kind=kind,
+        forced=forced,
+        overrode=list(overrode or []),
+        review=review,
+        thresholds=dict(thresholds or {}),
+    )
+    record = records.append(
+        name, "move", move.version, move.model_dump(mode="json", exclude=_STORED), client=client, actor=move.who
+    )
     try:
         settle(client, name, stage)
     except Exception:
         # The alias could not follow (permissions, a deleted version): withdraw the record so the
         # history never claims a move that did not happen (appended, nothing deleted).
         try:
-            records.append(name, "retract", move.version,
-                           {"retracts": record.digest, "why": "the alias could not follow"}, client=client)
+            records.append(
+                name,
+                "retract",
+                move.version,
+                {"retracts": record.digest, "why": "the alias could not follow"},
+                client=client,
+            )
             settle(client, name, stage)
         except Exception:  # noqa: BLE001 - report the first failure, not this one
             log.warning("%s: could not withdraw history record %s", name, record.key)

@@ -15,8 +15,11 @@ def get_model(client, name: str):
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
     names = sorted(m.name for m in client.search_registered_models(max_results=200))
-    known = f"registered models: {', '.join(names)}" if names else \
-        "the registry has no models yet (run `idaas models bootstrap`)"
+    known = (
+        f"registered models: {', '.join(names)}"
+        if names
+        else "the registry has no models yet (run `idaas models bootstrap`)"
+    )
     raise IdaasError(f"no registered model named {name!r}; {known}") from None
 
 

@@ -28,8 +28,11 @@ def _download(name: str, version: str, filename: str, dest: Path) -> Path | None
 
     store.configure()
     try:
-        return Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}/{_BUNDLE_PATH}/{filename}", dst_path=str(dest)))
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{version}/{_BUNDLE_PATH}/{filename}", dst_path=str(dest)
+            )
+        )
     except (MlflowException, OSError):
         return None
 
@@ -41,8 +44,10 @@ def _read(uri: str, name: str, version: str) -> tuple[tuple[tuple[str, str, str]
     with tempfile.TemporaryDirectory(prefix="idaas-members-") as tmp:
         index = _download(name, version, BUNDLE_FILE, Path(tmp) / "index")
         if index is None:
-            raise IdaasError(f"{name} version {version} has no idaas bundle in its artifacts "
-                             "(registered outside idaas?); the gate cannot tell what it serves")
+            raise IdaasError(
+                f"{name} version {version} has no idaas bundle in its artifacts "
+                "(registered outside idaas?); the gate cannot tell what it serves"
+            )
         entries = tuple((e.task, e.name, e.version) for e in read_bundle(index.parent))
         gate = _download(name, version, GATE_FILE, Path(tmp) / "gate")
         return entries, gate.read_text() if gate is not None else None

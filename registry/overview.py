@@ -35,8 +35,11 @@ def alias_warnings(chain: records.Chain, holders: dict[str, str]) -> dict[str, s
         found = moves_of(chain, stage)
         recorded = found[-1].version if found else None
         if holders.get(stage) != recorded:
-            out[stage] = (f"UNRECORDED: set outside idaas (recorded: {recorded or 'none'})" if holders.get(stage)
-                          else f"REMOVED outside idaas (recorded: {recorded})")
+            out[stage] = (
+                f"UNRECORDED: set outside idaas (recorded: {recorded or 'none'})"
+                if holders.get(stage)
+                else f"REMOVED outside idaas (recorded: {recorded})"
+            )
     return out
 
 
@@ -72,16 +75,18 @@ def list_models() -> list[dict[str, Any]]:
         holders = aliases(model)
         found = versions_of(client, model.name)
         chain = records.verify(model.name, client=client)
-        rows.append({
-            "name": model.name,
-            "task": (model.tags or {}).get("idaas.task", ""),
-            "versions": len(found),
-            "latest": str(found[-1].version) if found else None,
-            "aliases": {stage: holders.get(stage) for stage in STAGES if stage in holders},
-            "decisions": {stage: _decision(chain, v) for stage, v in holders.items()},
-            "warnings": alias_warnings(chain, holders),
-            "broken_records": len(chain.problems),
-        })
+        rows.append(
+            {
+                "name": model.name,
+                "task": (model.tags or {}).get("idaas.task", ""),
+                "versions": len(found),
+                "latest": str(found[-1].version) if found else None,
+                "aliases": {stage: holders.get(stage) for stage in STAGES if stage in holders},
+                "decisions": {stage: _decision(chain, v) for stage, v in holders.items()},
+                "warnings": alias_warnings(chain, holders),
+                "broken_records": len(chain.problems),
+            }
+        )
     return rows
 
 
@@ -130,17 +135,20 @@ def show_version(name: str, version: str | int) -> dict[str, Any]:
             except ValueError:
                 continue
     row = _version_row(mv, holders, chain)
-    row.update({
-        "name": name,
-        "tasks": tags.get(TAG_TASKS, ""),
-        "source": mv.source,
-        "run": _run(client, mv.run_id),
-        "description": mv.description or "",
-        "review": revs[-1].model_dump(mode="json", exclude={"key"}) if revs else None,
-        "review_revisions": len(revs),
-        "review_broken": review_problems(chain, str(mv.version)),
-        "comparisons": comparisons,
-        "moves": [m.model_dump(mode="json", exclude={"key"}) for m in moves_of(chain)
-                  if m.version == str(mv.version)],
-    })
+    row.update(
+        {
+            "name": name,
+            "tasks": tags.get(TAG_TASKS, ""),
+            "source": mv.source,
+            "run": _run(client, mv.run_id),
+            "description": mv.description or "",
+            "review": revs[-1].model_dump(mode="json", exclude={"key"}) if revs else None,
+            "review_revisions": len(revs),
+            "review_broken": review_problems(chain, str(mv.version)),
+            "comparisons": comparisons,
+            "moves": [
+                m.model_dump(mode="json", exclude={"key"}) for m in moves_of(chain) if m.version == str(mv.version)
+            ],
+        }
+    )
     return row

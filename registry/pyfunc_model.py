@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 import pandas as pd
-from mlflow.pyfunc import PythonModel
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PythonModel
 
 OUTPUTS = ("records", "json")
 # Request-level parameters that the pyfunc consumes itself rather than routing to adapters.
@@ -87,8 +87,9 @@ class IdaasModel(PythonModel):
                 raise _bad(f"{len(frame)} images in one request; the limit is {limit}")
             size = sum(_approx_bytes(v) for v in images)
             if size > self.settings.max_request_bytes:
-                raise _bad(f"the request carries {size} bytes of images; the limit is "
-                           f"{self.settings.max_request_bytes}")
+                raise _bad(
+                    f"the request carries {size} bytes of images; the limit is {self.settings.max_request_bytes}"
+                )
         ids = [None if _missing(v) else str(v) for v in frame["id"].tolist()] if "id" in frame.columns else None
         row_tasks = None
         if "tasks" in frame.columns:
@@ -98,8 +99,9 @@ class IdaasModel(PythonModel):
         timeout = self.settings.request_timeout_s if self.settings.enforce_request_limits else None
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            answers = self.pipeline.annotate(images, ids=ids, tasks=tasks, row_tasks=row_tasks, params=params,
-                                             deadline=deadline)
+            answers = self.pipeline.annotate(
+                images, ids=ids, tasks=tasks, row_tasks=row_tasks, params=params, deadline=deadline
+            )
         except (BadRequestError, OverloadedError, RequestTimeoutError) as exc:
             raise _refusal(exc) from None
         rows = [answer.to_wire() for answer in answers]

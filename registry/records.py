@@ -106,7 +106,7 @@ class Chain:
 def slot_of(key: str) -> str:
     for prefix in (MOVE_PREFIX, REVIEW_PREFIX):
         if key.startswith(prefix):
-            return key[len(prefix):]
+            return key[len(prefix) :]
     return key
 
 
@@ -173,8 +173,9 @@ def _fetch(client, digest: str, run_id: str) -> bytes | None:
 def _collect(client, name: str) -> tuple[list[tuple[str, str | None, str]], list]:
     """(tag key, version or None for model tags, tag value) of every record tag, and the versions."""
     model = get_model(client, name)
-    tags: list[tuple[str, str | None, str]] = [(k, None, v) for k, v in (model.tags or {}).items()
-                                               if k.startswith(MOVE_PREFIX)]
+    tags: list[tuple[str, str | None, str]] = [
+        (k, None, v) for k, v in (model.tags or {}).items() if k.startswith(MOVE_PREFIX)
+    ]
     versions = client.search_model_versions(f"name = '{quote(name)}'")
     for mv in versions:
         tags += [(k, str(mv.version), v) for k, v in (mv.tags or {}).items() if k.startswith(REVIEW_PREFIX)]
@@ -196,31 +197,67 @@ def verify(name: str, *, client=None, stored: bool | list[str] = False) -> Chain
             # A record written in place into the tag: edited with plain MLflow, or written before
             # records were chained. Either way nothing vouches for it.
             chain.broken[key] = "its tag holds a record written in place"
-            chain.problems.append(Problem("record_edited", f"{where}: {what} {key} was written in place into its "
-                                          "tag (edited, or recorded before records were chained): it cannot be "
-                                          "verified and is ignored", key, version))
+            chain.problems.append(
+                Problem(
+                    "record_edited",
+                    f"{where}: {what} {key} was written in place into its "
+                    "tag (edited, or recorded before records were chained): it cannot be "
+                    "verified and is ignored",
+                    key,
+                    version,
+                )
+            )
             continue
         digest, run_id = pointer
         data = _fetch(client, digest, run_id)
         if not data:
             chain.broken[key] = "its stored record is gone" if data is None else "its stored record was altered"
-            chain.problems.append(Problem("record_edited", f"{where}: {what} {key} points at a record that "
-                                          + ("is not stored (its tag was edited, or the record deleted)" if data is None
-                                             else "was altered in the artifact store"), key, version))
+            chain.problems.append(
+                Problem(
+                    "record_edited",
+                    f"{where}: {what} {key} points at a record that "
+                    + (
+                        "is not stored (its tag was edited, or the record deleted)"
+                        if data is None
+                        else "was altered in the artifact store"
+                    ),
+                    key,
+                    version,
+                )
+            )
             continue
         try:
             doc = json.loads(data)
-            record = Record(key=key, digest=digest, run_id=run_id, type=doc["type"], model=doc["model"],
-                            version=str(doc["version"]), prev=list(doc["prev"]), body=dict(doc["body"]))
+            record = Record(
+                key=key,
+                digest=digest,
+                run_id=run_id,
+                type=doc["type"],
+                model=doc["model"],
+                version=str(doc["version"]),
+                prev=list(doc["prev"]),
+                body=dict(doc["body"]),
+            )
         except (ValueError, KeyError, TypeError):
             chain.broken[key] = "its stored record is unreadable"
             chain.problems.append(Problem("record_edited", f"{where}: {what} {key} is unreadable", key, version))
             continue
-        if doc.get("key") != key or record.model != name or (version is not None and record.version != version) \
-                or (version is None) != (record.type != "review"):
+        if (
+            doc.get("key") != key
+            or record.model != name
+            or (version is not None and record.version != version)
+            or (version is None) != (record.type != "review")
+        ):
             chain.broken[key] = f"it holds the record of another slot ({doc.get('key')})"
-            chain.problems.append(Problem("record_out_of_order", f"{where}: {what} {key} holds the record written "
-                                          f"for {doc.get('model')} {doc.get('key')} (moved or copied)", key, version))
+            chain.problems.append(
+                Problem(
+                    "record_out_of_order",
+                    f"{where}: {what} {key} holds the record written "
+                    f"for {doc.get('model')} {doc.get('key')} (moved or copied)",
+                    key,
+                    version,
+                )
+            )
             continue
         candidates.append(record)
     seen: dict[str, Record] = {}
@@ -237,16 +274,22 @@ def verify(name: str, *, client=None, stored: bool | list[str] = False) -> Chain
         if bad:
             what = "review revision" if record.type == "review" else record.type
             where = f"{name} version {record.version}" if record.type == "review" else name
-            chain.problems.append(Problem("record_missing" if "gone" in bad[0] else "record_out_of_order",
-                                          f"{where}: {what} {record.key} {bad[0]}", record.key,
-                                          record.version if record.type == "review" else None))
+            chain.problems.append(
+                Problem(
+                    "record_missing" if "gone" in bad[0] else "record_out_of_order",
+                    f"{where}: {what} {record.key} {bad[0]}",
+                    record.key,
+                    record.version if record.type == "review" else None,
+                )
+            )
             # the record itself is intact; the chain around it is what was tampered with
         seen[record.digest] = record
         chain.records.append(record)
     if stored:
         runs = sorted({mv.run_id for mv in versions if mv.run_id}) if stored is True else list(stored)
-        chain.problems += _unattached(client, name, runs, {r.digest for r in chain.records} |
-                                      {p[0] for _, _, v in tags if (p := _pointer(v))})
+        chain.problems += _unattached(
+            client, name, runs, {r.digest for r in chain.records} | {p[0] for _, _, v in tags if (p := _pointer(v))}
+        )
     return chain
 
 
@@ -271,21 +314,30 @@ def _unattached(client, name: str, runs: list[str], pointed: set[str]) -> list[P
                 continue
             body = doc.get("body", {})
             if doc.get("type") == "move":
-                what = f"the {body.get('stage')} move to version {body.get('version')} by {body.get('who')} " \
-                       f"at {body.get('when')}"
+                what = (
+                    f"the {body.get('stage')} move to version {body.get('version')} by {body.get('who')} "
+                    f"at {body.get('when')}"
+                )
             elif doc.get("type") == "review":
-                what = f"a review revision of version {doc.get('version')} by {body.get('recorded_by')} " \
-                       f"at {body.get('recorded_at')}"
+                what = (
+                    f"a review revision of version {doc.get('version')} by {body.get('recorded_by')} "
+                    f"at {body.get('recorded_at')}"
+                )
             else:
                 what = f"a {doc.get('type')} record"
-            problems.append(Problem("record_deleted", f"{name}: {what} is stored but no tag points at it any more "
-                                    f"(deleted or replaced; tag {doc.get('key')})", digest,
-                                    str(doc.get("version")) if doc.get("type") == "review" else None))
+            problems.append(
+                Problem(
+                    "record_deleted",
+                    f"{name}: {what} is stored but no tag points at it any more "
+                    f"(deleted or replaced; tag {doc.get('key')})",
+                    digest,
+                    str(doc.get("version")) if doc.get("type") == "review" else None,
+                )
+            )
     return problems
 
 
-def append(name: str, type_: str, version: str | int, body: dict[str, Any], *, client=None,
-           actor: str = "") -> Record:
+def append(name: str, type_: str, version: str | int, body: dict[str, Any], *, client=None, actor: str = "") -> Record:
     """Store a record and point a new tag at it; returns it. Nothing existing is touched."""
     from mlflow.exceptions import MlflowException
 
@@ -297,8 +349,15 @@ def append(name: str, type_: str, version: str | int, body: dict[str, Any], *, c
         raise IdaasError(f"{name} version {mv.version} has no run to hold its records (registered outside idaas)")
     key = new_key(REVIEW_PREFIX if type_ == "review" else MOVE_PREFIX)
     tips = verify(name, client=client).tips()
-    doc = {"schema": SCHEMA, "type": type_, "model": name, "version": str(mv.version), "key": key,
-           "prev": tips, "body": body}
+    doc = {
+        "schema": SCHEMA,
+        "type": type_,
+        "model": name,
+        "version": str(mv.version),
+        "key": key,
+        "prev": tips,
+        "body": body,
+    }
     data = canonical(doc)
     digest = digest_of(data)
     action = {"move": "moving a stage of", "review": "reviewing", "retract": "withdrawing a move of"}[type_]
@@ -313,9 +372,12 @@ def append(name: str, type_: str, version: str | int, body: dict[str, Any], *, c
             client.set_registered_model_tag(name, key, f"{digest} {mv.run_id}")
     except (MlflowException, OSError) as exc:  # the artifact proxy's 403 arrives as requests' HTTPError (an OSError)
         if refused_for_permissions(exc):
-            raise PermissionRefused(f"the registry refused {actor or store.current_user()!r} {action} {name}"
-                                    f"{' version ' + str(mv.version) if type_ == 'review' else ''}: permission denied "
-                                    "(this needs EDIT permission on the model and on the idaas experiment)") from None
+            raise PermissionRefused(
+                f"the registry refused {actor or store.current_user()!r} {action} {name}"
+                f"{' version ' + str(mv.version) if type_ == 'review' else ''}: permission denied "
+                "(this needs EDIT permission on the model and on the idaas experiment)"
+            ) from None
         raise
-    return Record(key=key, digest=digest, run_id=mv.run_id, type=type_, model=name, version=str(mv.version),
-                  prev=tips, body=body)
+    return Record(
+        key=key, digest=digest, run_id=mv.run_id, type=type_, model=name, version=str(mv.version), prev=tips, body=body
+    )

@@ -20,8 +20,19 @@ LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.lock"
 
 # What loading any bundle imports: mlflow + cloudpickle for the pyfunc, the core's decoding
 # and settings stack, and torch (every adapter runs under torch.inference_mode).
-BASE = ("mlflow", "cloudpickle", "pandas", "numpy", "pillow", "pillow_heif", "pydantic", "pydantic-settings",
-        "PyYAML", "torch")
+BASE = (
+    "mlflow",
+    "cloudpickle",
+    "pandas",
+    "numpy",
+    "pillow",
+    "pillow_heif",
+    "pydantic",
+    "pydantic-settings",
+    "PyYAML",
+    "torch",
+)
+
 
 def spec_families(spec) -> list[str]:
     """The families a spec's adapter builds: its own, plus a faces model's attribute classifier."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -121,8 +122,10 @@ def parse_review(data: Any, source: str = "review") -> ImpactReview:
         raise IdaasError(f"{source}: an impact review is a mapping of fields (see `idaas reviews template`)")
     left = placeholders(data)
     if left:
-        raise IdaasError(f"{source} still has template placeholders in: {', '.join(left)}; "
-                         "replace each <...> with your own answer, then run the command again")
+        raise IdaasError(
+            f"{source} still has template placeholders in: {', '.join(left)}; "
+            "replace each <...> with your own answer, then run the command again"
+        )
     try:
         return ImpactReview.model_validate(data)
     except ValidationError as exc:
@@ -188,12 +191,20 @@ def set_review(name: str, version: str | int, review: ImpactReview | dict | Path
     mv = get_version(client, name, version)
     from registry.members import artifact_digest
 
-    record = ReviewRevision(review=review, recorded_by=store.current_user(),
-                            recorded_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-                            artifacts=artifact_digest(name, mv.version))
-    stored = records.append(name, "review", mv.version,
-                            record.model_dump(mode="json", exclude={"key", "revision", "digest"}),
-                            client=client, actor=record.recorded_by)
+    record = ReviewRevision(
+        review=review,
+        recorded_by=store.current_user(),
+        recorded_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        artifacts=artifact_digest(name, mv.version),
+    )
+    stored = records.append(
+        name,
+        "review",
+        mv.version,
+        record.model_dump(mode="json", exclude={"key", "revision", "digest"}),
+        client=client,
+        actor=record.recorded_by,
+    )
     settled = _settle(client, name, str(mv.version), stored.key)
     from registry.descriptions import refresh_quietly
 
@@ -212,8 +223,11 @@ def _settle(client, name: str, version: str, key: str) -> ReviewRevision:
         found = revisions_of(records.verify(name, client=client), version)
         latest = found[-1]
         description = render_description(mv.tags.get(TAG_DESCRIPTION, ""), latest, thresholds_for(name))
-        if (mv.tags.get(TAG_REVISION) == latest.key and mv.tags.get(TAG_DECISION) == latest.review.decision
-                and (mv.description or "") == description):
+        if (
+            mv.tags.get(TAG_REVISION) == latest.key
+            and mv.tags.get(TAG_DECISION) == latest.review.decision
+            and (mv.description or "") == description
+        ):
             return next(r for r in found if r.key == key)
         client.set_model_version_tag(name, version, TAG_DECISION, latest.review.decision)
         client.update_model_version(name, version, description=description)
@@ -278,20 +292,28 @@ def render_markdown(revision: ReviewRevision, thresholds: dict[str, float] | Non
         for metric in names:
             value = r.metrics.get(metric)
             limit = thresholds.get(metric)
-            lines.append(f"| {metric} | {'—' if value is None else f'{value:g}'} | "
-                         f"{'—' if limit is None else f'>= {limit:g}'} |")
+            lines.append(
+                f"| {metric} | {'—' if value is None else f'{value:g}'} | {'—' if limit is None else f'>= {limit:g}'} |"
+            )
     if r.risks:
         lines += ["", "**Risks.**"]
-        lines += [f"- *{risk.area}*: {risk.description}"
-                  + (f" — mitigation: {risk.mitigation}" if risk.mitigation else "")
-                  for risk in r.risks]
+        lines += [
+            f"- *{risk.area}*: {risk.description}" + (f" — mitigation: {risk.mitigation}" if risk.mitigation else "")
+            for risk in r.risks
+        ]
     if r.draft:
-        lines += ["", f"**Decision.** DRAFT — not reviewed: written by a machine for {revision.recorded_by} at "
-                      f"{revision.recorded_at} (decision {r.decision} until a person decides); nobody has signed it. "
-                      "Complete it from `idaas reviews show` and sign it with `idaas reviews set`."]
+        lines += [
+            "",
+            f"**Decision.** DRAFT — not reviewed: written by a machine for {revision.recorded_by} at "
+            f"{revision.recorded_at} (decision {r.decision} until a person decides); nobody has signed it. "
+            "Complete it from `idaas reviews show` and sign it with `idaas reviews set`.",
+        ]
     else:
-        lines += ["", f"**Decision.** {r.decision}, by {r.reviewer} on {r.date.isoformat()} "
-                      f"(recorded by {revision.recorded_by} at {revision.recorded_at})."]
+        lines += [
+            "",
+            f"**Decision.** {r.decision}, by {r.reviewer} on {r.date.isoformat()} "
+            f"(recorded by {revision.recorded_by} at {revision.recorded_at}).",
+        ]
     if r.notes:
         lines += ["", r.notes]
     return "\n".join(lines)

@@ -24,8 +24,10 @@ class NotServable(IdaasError):
     def __init__(self, uri: str, problems: list[str]):
         self.problems = problems
         numbered = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, start=1))
-        super().__init__(f"refusing to serve {uri}: {numbered} (`idaas serve --allow-unreviewed` serves it anyway "
-                         "for a local experiment, and marks every answer)")
+        super().__init__(
+            f"refusing to serve {uri}: {numbered} (`idaas serve --allow-unreviewed` serves it anyway "
+            "for a local experiment, and marks every answer)"
+        )
 
 
 def servable_problems(name: str, version: str, alias: str | None = None) -> list[str]:
@@ -45,15 +47,19 @@ def servable_problems(name: str, version: str, alias: str | None = None) -> list
     if alias is not None:
         recorded = recorded_holder(name, alias, chain(name))
         if recorded != version:
-            problems.append(f"@{alias} of {name} points at version {version} but the recorded moves give it to "
-                            f"{'version ' + recorded if recorded else 'no version'} (the alias was set outside idaas)")
+            problems.append(
+                f"@{alias} of {name} points at version {version} but the recorded moves give it to "
+                f"{'version ' + recorded if recorded else 'no version'} (the alias was set outside idaas)"
+            )
     entries = bundle_entries(name, version)
     composite = any(n != name for _, n, _ in entries)
     gate = gate_record(name, version) if composite else None
     if composite:
         if gate is None or gate.get("unreadable"):
-            problems.append(f"{name} version {version} carries no gate record of its members' reviews "
-                            "(built before reviews were recorded in the bundle); build it again")
+            problems.append(
+                f"{name} version {version} carries no gate record of its members' reviews "
+                "(built before reviews were recorded in the bundle); build it again"
+            )
         elif gate.get("unreviewed"):
             problems.append(f"{name} version {version} was built with --allow-unreviewed")
     seen = set()
@@ -67,8 +73,10 @@ def servable_problems(name: str, version: str, alias: str | None = None) -> list
             kept = (gate.get("members") or {}).get(f"{member}/{member_version}", {}).get("review")
             record = chain(member).by_digest().get(kept or "")
             if kept and (record is None or record.type != "review" or record.version != str(member_version)):
-                problems.append(f"{member}/{member_version}: the review record the router was built on "
-                                f"({kept[:12]}) no longer verifies")
+                problems.append(
+                    f"{member}/{member_version}: the review record the router was built on "
+                    f"({kept[:12]}) no longer verifies"
+                )
     return problems
 
 
@@ -77,8 +85,10 @@ def check_servable(uri: str, *, allow_unreviewed: bool = False) -> tuple[str, li
     there are problems and ``allow_unreviewed`` is off."""
     match = _REGISTERED.match(uri.strip())
     if match is None:
-        problems = [f"{uri} is not a registered version (models:/NAME/VERSION or models:/NAME@ALIAS), "
-                    "so no review can vouch for it"]
+        problems = [
+            f"{uri} is not a registered version (models:/NAME/VERSION or models:/NAME@ALIAS), "
+            "so no review can vouch for it"
+        ]
         if not allow_unreviewed:
             raise NotServable(uri, problems)
         return uri, problems

@@ -20,16 +20,18 @@ _DTYPES = {bool: "boolean", int: "long", float: "double", str: "string"}
 
 
 def input_schema() -> Schema:
-    return Schema([
-        # "string", not "binary": for a binary column the scoring server base64-decodes the
-        # whole column before predict, so ONE bad base64 image fails the whole request with a
-        # 400. As a string column the text reaches vision.image_input, which refuses a bad one
-        # in its own row. In-process callers and Spark still pass bytes: MLflow's enforcement
-        # lets bytes through a string column unchanged.
-        ColSpec("string", "image"),
-        ColSpec("string", "id", required=False),
-        ColSpec("string", "tasks", required=False),
-    ])
+    return Schema(
+        [
+            # "string", not "binary": for a binary column the scoring server base64-decodes the
+            # whole column before predict, so ONE bad base64 image fails the whole request with a
+            # 400. As a string column the text reaches vision.image_input, which refuses a bad one
+            # in its own row. In-process callers and Spark still pass bytes: MLflow's enforcement
+            # lets bytes through a string column unchanged.
+            ColSpec("string", "image"),
+            ColSpec("string", "id", required=False),
+            ColSpec("string", "tasks", required=False),
+        ]
+    )
 
 
 def output_schema() -> Schema:

@@ -45,7 +45,7 @@ def promote(name: str, version: str | int, to: str, *, reason: str = "", force: 
     if to not in STAGES:
         raise IdaasError(f"unknown stage {to!r}; stages are {', '.join(STAGES)}")
     if force and not reason.strip():
-        raise IdaasError("--force needs --reason \"why the gate is overridden\"; it is recorded in the history")
+        raise IdaasError('--force needs --reason "why the gate is overridden"; it is recorded in the history')
     client = store.client()
     mv = get_version(client, name, version)
     version = str(mv.version)
@@ -53,15 +53,25 @@ def promote(name: str, version: str | int, to: str, *, reason: str = "", force: 
     missing, approved = evaluate(name, version, to)
     if missing and not force:
         if holder == version:
-            missing = [f"{to} points at version {version} but no gate was passed to put it there "
-                       "(the alias was set outside idaas)", *missing]
+            missing = [
+                f"{to} points at version {version} but no gate was passed to put it there "
+                "(the alias was set outside idaas)",
+                *missing,
+            ]
         raise GateRefused(name, version, to, missing)
     if holder == version and recorded_holder(name, to) == version:
         return Outcome(move=None, holder=version)
-    move = record_move(name, to, version, why=reason, kind="promote", forced=force,
-                       overrode=missing if force else [],
-                       review=approved.digest if approved is not None else None,
-                       thresholds=approved.thresholds if approved is not None else None)
+    move = record_move(
+        name,
+        to,
+        version,
+        why=reason,
+        kind="promote",
+        forced=force,
+        overrode=missing if force else [],
+        review=approved.digest if approved is not None else None,
+        thresholds=approved.thresholds if approved is not None else None,
+    )
     return Outcome(move=move, holder=aliases(get_model(client, name)).get(to))
 
 

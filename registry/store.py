@@ -59,8 +59,10 @@ def configure() -> str:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri, reg_uri = tracking_uri(), registry_uri()
     separate_registry = _chosen("MLFLOW_REGISTRY_URI") is not None
-    for var, value, setter in (("MLFLOW_TRACKING_URI", uri, mlflow.set_tracking_uri),
-                               ("MLFLOW_REGISTRY_URI", reg_uri, mlflow.set_registry_uri)):
+    for var, value, setter in (
+        ("MLFLOW_TRACKING_URI", uri, mlflow.set_tracking_uri),
+        ("MLFLOW_REGISTRY_URI", reg_uri, mlflow.set_registry_uri),
+    ):
         before = os.environ.get(var)
         setter(value)
         if before == value and _exported.get(var) != value:

@@ -107,10 +107,18 @@ def _ensure_registered_model(client, name: str, description: str, tasks: list[st
             raise
 
 
-def log_bundle(registered_name: str, bundle_dir: Path, *, description: str = "", tags: Mapping[str, Any] | None = None,
-               run_params: Mapping[str, Any] | None = None, run_metrics: Mapping[str, float] | None = None,
-               artifacts_extra: Mapping[str, Path] | None = None, alias: str | None = "candidate",
-               thresholds: Mapping[str, float] | None = None) -> LoggedVersion:
+def log_bundle(
+    registered_name: str,
+    bundle_dir: Path,
+    *,
+    description: str = "",
+    tags: Mapping[str, Any] | None = None,
+    run_params: Mapping[str, Any] | None = None,
+    run_metrics: Mapping[str, float] | None = None,
+    artifacts_extra: Mapping[str, Path] | None = None,
+    alias: str | None = "candidate",
+    thresholds: Mapping[str, float] | None = None,
+) -> LoggedVersion:
     """Log a bundle folder as a pyfunc in one MLflow run, register it and set ``alias`` on it.
 
     The bundle entry named ``registered_name`` (a single-model bundle's only entry) is stamped
@@ -151,18 +159,32 @@ def log_bundle(registered_name: str, bundle_dir: Path, *, description: str = "",
         _ensure_registered_model(client, registered_name, description, tasks)
         if thresholds:
             client.set_registered_model_tag(registered_name, TAG_THRESHOLDS, json.dumps(dict(thresholds)))
-        version_tags = {TAG_CONTENT_HASH: digest, TAG_TASKS: ",".join(tasks), TAG_SIZE: str(size),
-                        TAG_DESCRIPTION: description, TAG_REGISTERED_BY: store.current_user(),
-                        **{k: str(v) for k, v in (tags or {}).items()}}
+        version_tags = {
+            TAG_CONTENT_HASH: digest,
+            TAG_TASKS: ",".join(tasks),
+            TAG_SIZE: str(size),
+            TAG_DESCRIPTION: description,
+            TAG_REGISTERED_BY: store.current_user(),
+            **{k: str(v) for k, v in (tags or {}).items()},
+        }
 
         active = mlflow.active_run()
-        run_ctx = mlflow.start_run(experiment_id=store.experiment_id(), run_name=registered_name) \
-            if active is None else nullcontext(active)
+        run_ctx = (
+            mlflow.start_run(experiment_id=store.experiment_id(), run_name=registered_name)
+            if active is None
+            else nullcontext(active)
+        )
         with run_ctx as run:
             run_id = run.info.run_id
             mlflow.set_tags({"idaas.registered_name": registered_name, "idaas.tasks": ",".join(tasks)})
-            mlflow.log_params({"registered_name": registered_name, "tasks": ",".join(tasks),
-                               "families": ",".join(families), **dict(run_params or {})})
+            mlflow.log_params(
+                {
+                    "registered_name": registered_name,
+                    "tasks": ",".join(tasks),
+                    "families": ",".join(families),
+                    **dict(run_params or {}),
+                }
+            )
             if run_metrics:
                 mlflow.log_metrics(dict(run_metrics))
             for artifact_path, local in (artifacts_extra or {}).items():
@@ -177,26 +199,42 @@ def log_bundle(registered_name: str, bundle_dir: Path, *, description: str = "",
             bundles.write_bundle(staged, entries)
             carried = ",".join(f"{e.name}/{e.version}" for e in entries)
             with _quiet_logging():
-                info = mlflow.pyfunc.log_model(name=MODEL_ARTIFACT, python_model=IdaasModel(),
-                                               artifacts={"bundle": str(staged)}, code_paths=code_paths,
-                                               pip_requirements=requirements, signature=signature,
-                                               input_example=example)
-            mv = client.create_model_version(registered_name, source=info.model_uri, run_id=run_id,
-                                             tags={**version_tags, TAG_MODELS: carried},
-                                             description=_version_description(description, entries),
-                                             model_id=info.model_id)
+                info = mlflow.pyfunc.log_model(
+                    name=MODEL_ARTIFACT,
+                    python_model=IdaasModel(),
+                    artifacts={"bundle": str(staged)},
+                    code_paths=code_paths,
+                    pip_requirements=requirements,
+                    signature=signature,
+                    input_example=example,
+                )
+            mv = client.create_model_version(
+                registered_name,
+                source=info.model_uri,
+                run_id=run_id,
+                tags={**version_tags, TAG_MODELS: carried},
+                description=_version_description(description, entries),
+                model_id=info.model_id,
+            )
             if own:
                 _stamp(client, info.model_id, staged, entries, own, str(mv.version))
                 client.set_model_version_tag(registered_name, mv.version, TAG_BUNDLE_VERSION, str(mv.version))
-                client.set_model_version_tag(registered_name, mv.version, TAG_MODELS,
-                                             ",".join(f"{e.name}/{e.version}" for e in entries))
-                client.update_model_version(registered_name, mv.version,
-                                            description=_version_description(description, entries))
+                client.set_model_version_tag(
+                    registered_name, mv.version, TAG_MODELS, ",".join(f"{e.name}/{e.version}" for e in entries)
+                )
+                client.update_model_version(
+                    registered_name, mv.version, description=_version_description(description, entries)
+                )
     if alias:
         record_move(registered_name, alias, mv.version, why="registered", kind="register")
-    return LoggedVersion(name=registered_name, version=str(mv.version), run_id=run_id,
-                         model_uri=f"models:/{registered_name}/{mv.version}",
-                         seconds=round(time.perf_counter() - started, 2), bundle_bytes=size)
+    return LoggedVersion(
+        name=registered_name,
+        version=str(mv.version),
+        run_id=run_id,
+        model_uri=f"models:/{registered_name}/{mv.version}",
+        seconds=round(time.perf_counter() - started, 2),
+        bundle_bytes=size,
+    )
 
 
 def _stamp(client, model_id: str, staged: Path, entries, own, version: str) -> None:
@@ -225,14 +263,21 @@ def find_identical(name: str, digest: str):
 
     try:
         found = store.client().search_model_versions(
-            f"name = '{quote(name)}' and tags.`{TAG_CONTENT_HASH}` = '{digest}'")
+            f"name = '{quote(name)}' and tags.`{TAG_CONTENT_HASH}` = '{digest}'"
+        )
     except MlflowException:
         return None
     return max(found, key=lambda mv: int(mv.version)) if found else None
 
 
-def register_spec(spec: ModelSpec, weights: Path | None = None, *, skip_unchanged: bool = False,
-                  description: str | None = None, **kwargs) -> LoggedVersion:
+def register_spec(
+    spec: ModelSpec,
+    weights: Path | None = None,
+    *,
+    skip_unchanged: bool = False,
+    description: str | None = None,
+    **kwargs,
+) -> LoggedVersion:
     """Register one model from its spec and weights (a one-entry bundle).
 
     ``weights`` None resolves ``spec.weights`` (offline). With ``skip_unchanged``, a version
@@ -251,12 +296,18 @@ def register_spec(spec: ModelSpec, weights: Path | None = None, *, skip_unchange
             store.configure()
             existing = find_identical(spec.name, bundles.content_hash(bundle_dir))
             if existing is not None:
-                return LoggedVersion(name=spec.name, version=str(existing.version), run_id=existing.run_id,
-                                     model_uri=f"models:/{spec.name}/{existing.version}", created=False,
-                                     seconds=round(time.perf_counter() - started, 2),
-                                     bundle_bytes=int(existing.tags.get(TAG_SIZE, 0) or 0))
-        logged = log_bundle(spec.name, bundle_dir, description=spec.description if description is None else description,
-                            **kwargs)
+                return LoggedVersion(
+                    name=spec.name,
+                    version=str(existing.version),
+                    run_id=existing.run_id,
+                    model_uri=f"models:/{spec.name}/{existing.version}",
+                    created=False,
+                    seconds=round(time.perf_counter() - started, 2),
+                    bundle_bytes=int(existing.tags.get(TAG_SIZE, 0) or 0),
+                )
+        logged = log_bundle(
+            spec.name, bundle_dir, description=spec.description if description is None else description, **kwargs
+        )
     return LoggedVersion(**{**logged.__dict__, "seconds": round(time.perf_counter() - started, 2)})
 
 

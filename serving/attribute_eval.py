@@ -49,8 +49,10 @@ def sunglasses_evaluation(name: str, version: str) -> dict:
 def review_metrics(evaluation: dict) -> dict[str, float]:
     """The figures an impact review records (reviews hold numbers only: a part without answers
     has no precision and is left out)."""
-    metrics = {"sunglasses_abstention_rate": evaluation["abstention_rate"],
-               "sunglasses_eval_faces": float(evaluation["faces"])}
+    metrics = {
+        "sunglasses_abstention_rate": evaluation["abstention_rate"],
+        "sunglasses_eval_faces": float(evaluation["faces"]),
+    }
     for key in ("precision", "recall"):
         if evaluation.get(key) is not None:
             metrics[f"sunglasses_{key}"] = evaluation[key]

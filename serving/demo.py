@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from registry.bootstrap import bootstrap
 from registry.catalog import load_catalog
@@ -48,12 +48,18 @@ def _measured_face_recall(name: str, version: str) -> float:
 def demo_review(name: str, version: str, task: str, options: dict) -> dict:
     """An impact review for the demo, with real figures where the demo can have them."""
     metrics: dict[str, float] = {}
-    evaluation = {"dataset": "bundled sample photos (ultralytics, matplotlib, scikit-image)",
-                  "version": "packages in requirements.lock", "size": len(sample_photos())}
+    evaluation = {
+        "dataset": "bundled sample photos (ultralytics, matplotlib, scikit-image)",
+        "version": "packages in requirements.lock",
+        "size": len(sample_photos()),
+    }
     if task == "classify":
         metrics["top1_accuracy"] = _published_top1(options.get("arch", "mobilenet_v2"))
-        evaluation = {"dataset": "ImageNet-1k validation (figure published with the torchvision weights)",
-                      "version": "IMAGENET1K_V1", "size": 50000}
+        evaluation = {
+            "dataset": "ImageNet-1k validation (figure published with the torchvision weights)",
+            "version": "IMAGENET1K_V1",
+            "size": 50000,
+        }
     elif task == "faces":
         metrics["recall"] = _measured_face_recall(name, version)
         evaluation["size"] = len(KNOWN_FACES)
@@ -79,8 +85,9 @@ def demo_review(name: str, version: str, task: str, options: dict) -> dict:
     }
 
 
-def _to_production(name: str, version: str, task: str, options: dict, say: Callable[[str], None],
-                   compare_with: str | None = None) -> None:
+def _to_production(
+    name: str, version: str, task: str, options: dict, say: Callable[[str], None], compare_with: str | None = None
+) -> None:
     holders = aliases(get_model(client(), name))
     if holders.get("production") == version:
         say(f"  {name}/{version} is already @production")

@@ -39,13 +39,23 @@ def export_crops(scored: pd.DataFrame, out_dir: Path, *, pad: float = DEFAULT_CR
             picture.crop((left, top, right, bottom)).save(folder / name)
             reasons = face.get("abstentions") or {}
             # Landmarks in the crop's own pixels: where an annotator (or a renderer) finds the eyes.
-            landmarks = {f"{point}_{axis}": round(xy[i] - (left, top)[i], 1)
-                         for point, xy in (face.get("landmarks") or {}).items() for i, axis in enumerate("xy")}
-            rows.append({"crop": f"{UNSORTED}/{name}", "source": str(record["path"]), "face": index,
-                         **dict(zip(("x1", "y1", "x2", "y2"), face["box"])), "score": face["score"], **landmarks,
-                         **(face.get("attributes") or {}),
-                         **{f"{k}_abstention": reasons.get(k) for k in face.get("attributes") or {}}})
-    manifest = pd.DataFrame(rows, columns=None if rows else ["crop", "source", "face", "x1", "y1", "x2", "y2",
-                                                             "score"])
+            landmarks = {
+                f"{point}_{axis}": round(xy[i] - (left, top)[i], 1)
+                for point, xy in (face.get("landmarks") or {}).items()
+                for i, axis in enumerate("xy")
+            }
+            rows.append(
+                {
+                    "crop": f"{UNSORTED}/{name}",
+                    "source": str(record["path"]),
+                    "face": index,
+                    **dict(zip(("x1", "y1", "x2", "y2"), face["box"])),
+                    "score": face["score"],
+                    **landmarks,
+                    **(face.get("attributes") or {}),
+                    **{f"{k}_abstention": reasons.get(k) for k in face.get("attributes") or {}},
+                }
+            )
+    manifest = pd.DataFrame(rows, columns=None if rows else ["crop", "source", "face", "x1", "y1", "x2", "y2", "score"])
     manifest.to_csv(Path(out_dir) / MANIFEST, index=False)
     return manifest

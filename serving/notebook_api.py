@@ -25,17 +25,17 @@ gives the same answers here, over REST, in `idaas score` and in Spark.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 
-from vision.errors import IdaasError
-from vision.results import TASKS
-
 from serving.batch.core import DEFAULT_MODEL_URI, read_bytes, request_params
 from serving.batch.records import BASE_COLUMNS, task_columns, to_record, to_wire
+from vision.errors import IdaasError
+from vision.results import TASKS
 
 _IMAGE_COLUMNS = ("path", "image")
 
@@ -71,8 +71,14 @@ def _as_frame(images: Any) -> pd.DataFrame:
     return pd.DataFrame({"path": [str(i) for i in items]})
 
 
-def score(images: Any, model_uri: str = DEFAULT_MODEL_URI, *, tasks: str | Sequence[str] | None = None,
-          batch_size: int = 16, **params: Any) -> pd.DataFrame:
+def score(
+    images: Any,
+    model_uri: str = DEFAULT_MODEL_URI,
+    *,
+    tasks: str | Sequence[str] | None = None,
+    batch_size: int = 16,
+    **params: Any,
+) -> pd.DataFrame:
     """Answer every image; see the module docstring for what ``images`` can be and what comes back.
 
     ``params`` are task parameters (``top_k=3``, ``min_score=0.5`` ...). A bad image fails its
@@ -82,8 +88,11 @@ def score(images: Any, model_uri: str = DEFAULT_MODEL_URI, *, tasks: str | Seque
     model = load(model_uri)
     sent_params = request_params(params, tasks, "records")
     has_path = "path" in frame.columns
-    ids = [str(v) for v in frame["id"]] if "id" in frame.columns else \
-        ([str(p) for p in frame["path"]] if has_path else [str(i) for i in range(len(frame))])
+    ids = (
+        [str(v) for v in frame["id"]]
+        if "id" in frame.columns
+        else ([str(p) for p in frame["path"]] if has_path else [str(i) for i in range(len(frame))])
+    )
     wire: list[dict[str, Any]] = []
     from vision.settings import get_settings
 
@@ -91,13 +100,15 @@ def score(images: Any, model_uri: str = DEFAULT_MODEL_URI, *, tasks: str | Seque
     step = max(1, min(batch_size, settings.max_images_per_request))  # the model refuses larger requests
     for start in range(0, len(frame), step):
         part = range(start, min(start + step, len(frame)))
-        sources = ([read_bytes(frame["path"].iat[i], settings.max_image_bytes) for i in part] if has_path
-                   else [frame["image"].iat[i] for i in part])
+        sources = (
+            [read_bytes(frame["path"].iat[i], settings.max_image_bytes) for i in part]
+            if has_path
+            else [frame["image"].iat[i] for i in part]
+        )
         send = [i for i, s in zip(part, sources) if not isinstance(s, IdaasError)]
         answers: dict[int, dict[str, Any]] = {}
         if send:
-            request = pd.DataFrame({"id": [ids[i] for i in send],
-                                    "image": [sources[i - start] for i in send]})
+            request = pd.DataFrame({"id": [ids[i] for i in send], "image": [sources[i - start] for i in send]})
             for i, row in zip(send, model.predict(request, params=sent_params)):
                 answers[i] = row
         for i, source in zip(part, sources):
@@ -105,8 +116,9 @@ def score(images: Any, model_uri: str = DEFAULT_MODEL_URI, *, tasks: str | Seque
                 answers[i] = {"id": ids[i], "width": None, "height": None, "models": {}, "error": source.to_dict()}
             wire.append(answers[i])
     asked = [t for t in TASKS if any(t in row for row in wire)]
-    records = [to_record(row, asked, path=str(frame["path"].iat[i]) if has_path else None)
-               for i, row in enumerate(wire)]
+    records = [
+        to_record(row, asked, path=str(frame["path"].iat[i]) if has_path else None) for i, row in enumerate(wire)
+    ]
     out = _parse(pd.DataFrame(records, columns=[*BASE_COLUMNS, *asked, "models"]))
     if not has_path:
         out = out.drop(columns=["path"])
@@ -158,9 +170,16 @@ def faces(scored: pd.DataFrame, keep: Iterable[str] = ("id",)) -> pd.DataFrame:
         for n, face in enumerate(answer.get("faces", [])):
             reasons = face.get("abstentions") or {}
             attrs = face.get("attributes") or {}
-            rows.append({**kept, "face": n, **_box(face["box"]), "score": face["score"],
-                         **{k: (float("nan") if v is None else v) for k, v in attrs.items()},
-                         **{f"{k}_abstention": reasons.get(k) for k in attrs}})
+            rows.append(
+                {
+                    **kept,
+                    "face": n,
+                    **_box(face["box"]),
+                    "score": face["score"],
+                    **{k: (float("nan") if v is None else v) for k, v in attrs.items()},
+                    **{f"{k}_abstention": reasons.get(k) for k in attrs},
+                }
+            )
     return pd.DataFrame(rows, columns=None if rows else [*keep, "face", "x1", "y1", "x2", "y2", "score"])
 
 
@@ -174,23 +193,31 @@ def per_user(scored: pd.DataFrame, **options: Any) -> pd.DataFrame:
 
 def labels(scored: pd.DataFrame, task: str = "classify", keep: Iterable[str] = ("id",)) -> pd.DataFrame:
     """One row per label of ``task`` (classify or zeroshot): ``keep`` columns, rank (1 = top), label, score."""
-    rows = [{**kept, "rank": rank, "label": item["label"], "score": item["score"]}
-            for kept, answer in _answers(scored, task, keep)
-            for rank, item in enumerate(answer.get("labels", []), start=1)]
+    rows = [
+        {**kept, "rank": rank, "label": item["label"], "score": item["score"]}
+        for kept, answer in _answers(scored, task, keep)
+        for rank, item in enumerate(answer.get("labels", []), start=1)
+    ]
     return pd.DataFrame(rows, columns=[*keep, "rank", "label", "score"])
 
 
 def objects(scored: pd.DataFrame, keep: Iterable[str] = ("id",)) -> pd.DataFrame:
     """One row per detected object: ``keep`` columns, label, score, x1, y1, x2, y2."""
-    rows = [{**kept, "label": obj["label"], "score": obj["score"], **_box(obj["box"])}
-            for kept, answer in _answers(scored, "detect", keep) for obj in answer.get("objects", [])]
+    rows = [
+        {**kept, "label": obj["label"], "score": obj["score"], **_box(obj["box"])}
+        for kept, answer in _answers(scored, "detect", keep)
+        for obj in answer.get("objects", [])
+    ]
     return pd.DataFrame(rows, columns=[*keep, "label", "score", "x1", "y1", "x2", "y2"])
 
 
 def ocr_lines(scored: pd.DataFrame, keep: Iterable[str] = ("id",)) -> pd.DataFrame:
     """One row per line of text: ``keep`` columns, line (0, 1 ...), text, score, x1, y1, x2, y2."""
-    rows = [{**kept, "line": n, "text": line["text"], "score": line["score"], **_box(line["box"])}
-            for kept, answer in _answers(scored, "ocr", keep) for n, line in enumerate(answer.get("lines", []))]
+    rows = [
+        {**kept, "line": n, "text": line["text"], "score": line["score"], **_box(line["box"])}
+        for kept, answer in _answers(scored, "ocr", keep)
+        for n, line in enumerate(answer.get("lines", []))
+    ]
     return pd.DataFrame(rows, columns=[*keep, "line", "text", "score", "x1", "y1", "x2", "y2"])
 
 

@@ -34,8 +34,7 @@ class RouterPlan:
     skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
 
     def tag(self) -> str:
-        return json.dumps({task: f"{name}/{version}" for task, (name, version) in self.members.items()},
-                          sort_keys=True)
+        return json.dumps({task: f"{name}/{version}" for task, (name, version) in self.members.items()}, sort_keys=True)
 
 
 def plan_router(alias: str = "production", catalog: Catalog | None = None) -> RouterPlan:
@@ -86,8 +85,10 @@ class RouterRefused(IdaasError):
     def __init__(self, missing: list[str]):
         self.missing = missing
         numbered = "; ".join(f"({i}) {m}" for i, m in enumerate(missing, start=1))
-        super().__init__(f"the router cannot be built: {numbered} "
-                         "(--allow-unreviewed builds it anyway for local experiments; it can never reach production)")
+        super().__init__(
+            f"the router cannot be built: {numbered} "
+            "(--allow-unreviewed builds it anyway for local experiments; it can never reach production)"
+        )
 
 
 def member_checks(plan: RouterPlan, alias: str) -> tuple[list[str], dict[str, dict]]:
@@ -108,18 +109,25 @@ def member_checks(plan: RouterPlan, alias: str) -> tuple[list[str], dict[str, di
         if alias in ("production", "staging"):
             recorded = recorded_holder(name, alias, chain)
             if recorded != version:
-                missing.append(f"{name}: @{alias} points at version {version} but the recorded moves give it to "
-                               f"{'version ' + recorded if recorded else 'no version'} "
-                               "(the alias was set outside idaas)")
+                missing.append(
+                    f"{name}: @{alias} points at version {version} but the recorded moves give it to "
+                    f"{'version ' + recorded if recorded else 'no version'} "
+                    "(the alias was set outside idaas)"
+                )
         approved = approval(name, version, chain)
         missing += [f"{name}/{version}: {why}" for why in approved.missing]
-        members[f"{name}/{version}"] = {"task": task, "review": approved.digest,
-                                        "approved": not approved.missing}
+        members[f"{name}/{version}"] = {"task": task, "review": approved.digest, "approved": not approved.missing}
     return missing, members
 
 
-def build_router(name: str = ROUTER_NAME, *, alias: str = "production", catalog: Catalog | None = None,
-                 reuse: bool = True, allow_unreviewed: bool = False):
+def build_router(
+    name: str = ROUTER_NAME,
+    *,
+    alias: str = "production",
+    catalog: Catalog | None = None,
+    reuse: bool = True,
+    allow_unreviewed: bool = False,
+):
     """Register a router version from the current ``alias`` holders; returns (version, plan, reused).
 
     Refused when a member lacks an approved, intact review meeting its thresholds (each named),
@@ -140,20 +148,31 @@ def build_router(name: str = ROUTER_NAME, *, alias: str = "production", catalog:
         if existing is not None:
             return existing, plan, True
     with tempfile.TemporaryDirectory(prefix="idaas-router-") as tmp:
-        sources = [download_bundle(member, version, Path(tmp) / "src" / member)
-                   for member, version in plan.members.values()]
+        sources = [
+            download_bundle(member, version, Path(tmp) / "src" / member) for member, version in plan.members.values()
+        ]
         bundle = Path(tmp) / "bundle"
         merge_bundles(bundle, sources)
-        gate = {"members": members, "alias": alias, "built_by": current_user(), "unreviewed": bool(missing),
-                "missing": missing}
+        gate = {
+            "members": members,
+            "alias": alias,
+            "built_by": current_user(),
+            "unreviewed": bool(missing),
+            "missing": missing,
+        }
         (bundle / GATE_FILE).write_text(json.dumps(gate, indent=2, sort_keys=True))
         listing = ", ".join(f"{task}={n}/{v}" for task, (n, v) in plan.members.items())
         tags = {MODELS_TAG: plan.tag(), "idaas.kind": "router"}
         if missing:
             tags["idaas.router.unreviewed"] = "true"
         tags.update({f"idaas.router.{task}": f"{n}/{v}" for task, (n, v) in plan.members.items()})
-        registered = log_bundle(name, bundle, description=f"Router over the `@{alias}` versions: {listing}.",
-                                tags=tags, run_params={"alias": alias, "members": listing})
+        registered = log_bundle(
+            name,
+            bundle,
+            description=f"Router over the `@{alias}` versions: {listing}.",
+            tags=tags,
+            run_params={"alias": alias, "members": listing},
+        )
     return registered, plan, False
 
 

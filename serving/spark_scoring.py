@@ -22,7 +22,8 @@ its answer as JSON text, and models. Read a task with ``from_json`` or ``get_jso
 
 Identical answers need identical arithmetic: torch's CPU kernels sum in an order that depends
 on the number of threads, so give the Python workers the thread count the REST server uses
-(``spark.executorEnv.OMP_NUM_THREADS``; ``local_spark`` does it). On a cluster, every executor needs this project's Python environment (the UDF runs with
+(``spark.executorEnv.OMP_NUM_THREADS``; ``local_spark`` does it). On a cluster, every executor
+needs this project's Python environment (the UDF runs with
 ``env_manager="local"``: the executors' own Python) and access to the model registry or
 a copy of the model; the model is loaded once per Python worker.
 """
@@ -33,13 +34,13 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
-
-from vision.settings import apply_offline_env, get_settings
+from typing import Any
 
 from serving.batch.core import request_params
 from serving.batch.records import task_columns, to_record
+from vision.settings import apply_offline_env, get_settings
 
 JSON_COLUMN = "_idaas_json"
 READ_COLUMN = "_idaas_read"
@@ -59,15 +60,18 @@ def local_spark(master: str = "local[2]", app_name: str = "idaas-scoring", conf:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     scratch = settings.home / "spark"
     scratch.mkdir(parents=True, exist_ok=True)
-    builder = (SparkSession.builder.master(master).appName(app_name)
-               .config("spark.driver.host", "127.0.0.1")
-               .config("spark.driver.bindAddress", "127.0.0.1")
-               .config("spark.ui.enabled", "false")
-               .config("spark.local.dir", str(scratch))
-               .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.sql.shuffle.partitions", "4")
-               .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch}"))
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.local.dir", str(scratch))
+        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch}")
+    )
     conf = dict(conf or {})
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -92,11 +96,15 @@ def model_tasks(model_uri: str) -> list[str]:
 
     configure()
     with tempfile.TemporaryDirectory(prefix="idaas-spark-") as tmp:
-        mlmodel = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{model_uri.rstrip('/')}/MLmodel",
-                                                           dst_path=tmp))
+        mlmodel = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=f"{model_uri.rstrip('/')}/MLmodel", dst_path=tmp)
+        )
         bundle_path = yaml.safe_load(mlmodel.read_text())["flavors"]["python_function"]["artifacts"]["bundle"]["path"]
-        index = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=f"{model_uri.rstrip('/')}/{bundle_path}/bundle.yaml", dst_path=tmp))
+        index = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{model_uri.rstrip('/')}/{bundle_path}/bundle.yaml", dst_path=tmp
+            )
+        )
         entries = read_bundle(index.parent)
     return task_columns(e.task for e in entries)
 
@@ -121,9 +129,18 @@ def _read_files(paths):
     return pd.DataFrame({"content": content, "read_error_code": codes, "read_error_message": messages})
 
 
-def score_spark(df, model_uri: str, *, tasks: str | Sequence[str] | None = None, image_col: str = "content",
-                path_col: str = "path", id_col: str | None = None, params: Mapping[str, Any] | None = None,
-                keep_image: bool = False, batch_rows: int | None = None):
+def score_spark(
+    df,
+    model_uri: str,
+    *,
+    tasks: str | Sequence[str] | None = None,
+    image_col: str = "content",
+    path_col: str = "path",
+    id_col: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    keep_image: bool = False,
+    batch_rows: int | None = None,
+):
     """Score a Spark DataFrame of images (``image_col`` bytes) or of paths (``path_col``).
 
     The id of each row is ``id_col`` when given, else the path. ``batch_rows`` (default: the
@@ -148,9 +165,13 @@ def score_spark(df, model_uri: str, *, tasks: str | Sequence[str] | None = None,
     if df.rdd.getNumPartitions() > cores:
         df = df.coalesce(cores)
     if read_from_paths:
-        read_type = T.StructType([T.StructField("content", T.BinaryType()),
-                                  T.StructField("read_error_code", T.StringType()),
-                                  T.StructField("read_error_message", T.StringType())])
+        read_type = T.StructType(
+            [
+                T.StructField("content", T.BinaryType()),
+                T.StructField("read_error_code", T.StringType()),
+                T.StructField("read_error_message", T.StringType()),
+            ]
+        )
         df = df.withColumn(READ_COLUMN, F.pandas_udf(_read_files, read_type)(F.col(path_col)))
         df = df.withColumn(image_col, F.col(f"{READ_COLUMN}.content"))
     ident = F.col(id_col) if id_col else (F.col(path_col) if path_col in columns else F.lit(None))
@@ -160,15 +181,23 @@ def score_spark(df, model_uri: str, *, tasks: str | Sequence[str] | None = None,
     if int(current) > limit:
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(limit))
 
-    wanted = task_columns(t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks)) \
-        if tasks else model_tasks(model_uri)
+    wanted = (
+        task_columns(t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks))
+        if tasks
+        else model_tasks(model_uri)
+    )
     udf_params = request_params(params, wanted if tasks else None, "json")
     predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="string", env_manager="local", params=udf_params)
-    scored = df.withColumn(JSON_COLUMN, predict(F.struct(F.col(image_col).alias("image"),
-                                                         ident.cast("string").alias("id"))))
+    scored = df.withColumn(
+        JSON_COLUMN, predict(F.struct(F.col(image_col).alias("image"), ident.cast("string").alias("id")))
+    )
 
-    fields = [T.StructField("width", T.IntegerType()), T.StructField("height", T.IntegerType()),
-              T.StructField("error_code", T.StringType()), T.StructField("error_message", T.StringType())]
+    fields = [
+        T.StructField("width", T.IntegerType()),
+        T.StructField("height", T.IntegerType()),
+        T.StructField("error_code", T.StringType()),
+        T.StructField("error_message", T.StringType()),
+    ]
     fields += [T.StructField(task, T.StringType()) for task in wanted] + [T.StructField("models", T.StringType())]
     result_type = T.StructType(fields)
     names = [f.name for f in fields]
@@ -181,16 +210,22 @@ def score_spark(df, model_uri: str, *, tasks: str | Sequence[str] | None = None,
         return pd.DataFrame(rows, columns=names).astype({"width": "Int32", "height": "Int32"})
 
     scored = scored.withColumn(JSON_COLUMN, F.pandas_udf(expand, result_type)(F.col(JSON_COLUMN)))
-    result = scored.select(*[c for c in scored.columns if c != JSON_COLUMN],
-                           *[F.col(f"{JSON_COLUMN}.{n}").alias(n) for n in names])
+    result = scored.select(
+        *[c for c in scored.columns if c != JSON_COLUMN], *[F.col(f"{JSON_COLUMN}.{n}").alias(n) for n in names]
+    )
     if read_from_paths:
         # A file that could not be read reached the model as "no image"; its row says why.
         failed = F.col(f"{READ_COLUMN}.read_error_code").isNotNull()
-        result = (result.withColumn("error_code", F.when(failed, F.col(f"{READ_COLUMN}.read_error_code"))
-                                    .otherwise(F.col("error_code")))
-                  .withColumn("error_message", F.when(failed, F.col(f"{READ_COLUMN}.read_error_message"))
-                              .otherwise(F.col("error_message")))
-                  .drop(READ_COLUMN))
+        result = (
+            result.withColumn(
+                "error_code", F.when(failed, F.col(f"{READ_COLUMN}.read_error_code")).otherwise(F.col("error_code"))
+            )
+            .withColumn(
+                "error_message",
+                F.when(failed, F.col(f"{READ_COLUMN}.read_error_message")).otherwise(F.col("error_message")),
+            )
+            .drop(READ_COLUMN)
+        )
     if not keep_image:
         result = result.drop(image_col)
     return result

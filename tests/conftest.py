@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import atexit
 import ipaddress
-import shutil
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path

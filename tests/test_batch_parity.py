@@ -18,9 +18,20 @@ from serving.client import IdaasClient
 pytestmark = pytest.mark.slow
 
 # Every format and orientation of the corpus, answered by the fast tasks ...
-FAST_SET = ["bus/orig.png", "bus/exif-rot.jpg", "coffee/webp.webp", "chelsea/crop-centre.jpg", "zidane/hflip.jpg",
-            "grace_hopper/half.jpg", "astronaut/bmp.bmp", "page/gray.jpg", "rocket/jpeg-q40.jpg",
-            "china/crop-bottom-right.webp", "flower/rot90.jpg", "broken/truncated.jpg"]
+FAST_SET = [
+    "bus/orig.png",
+    "bus/exif-rot.jpg",
+    "coffee/webp.webp",
+    "chelsea/crop-centre.jpg",
+    "zidane/hflip.jpg",
+    "grace_hopper/half.jpg",
+    "astronaut/bmp.bmp",
+    "page/gray.jpg",
+    "rocket/jpeg-q40.jpg",
+    "china/crop-bottom-right.webp",
+    "flower/rot90.jpg",
+    "broken/truncated.jpg",
+]
 FAST_TASKS = "classify,properties"
 # ... and every task of the router (faces, OCR, describe too) on a few.
 ALL_SET = ["bus/orig.png", "page/orig.png", "zidane/jpeg-q95.jpg", "broken/not-an-image.jpg"]
@@ -47,8 +58,12 @@ def _by_cli(corpus: Path, names: list[str], tasks: str | None, model_uri: str, t
     pd.DataFrame({"id": names, "path": [str(corpus / n) for n in names]}).to_csv(manifest, index=False)
     out = tmp / "scored.parquet"
     args = ["score", str(manifest), "-o", str(out), "--model", model_uri, "--no-progress"]
-    done = subprocess.run([sys.executable, "-m", "idaas", *args, *(["--tasks", tasks] if tasks else [])],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "idaas", *args, *(["--tasks", tasks] if tasks else [])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [to_wire(r) for r in pd.read_parquet(out).to_dict("records")]
     assert [r["id"] for r in rows] == names
@@ -136,25 +151,58 @@ def test_missing_unreadable_uri_and_manifest_rows_agree_every_batch_way_in(corpu
     from serving.notebook_api import score as notebook_score
     from serving.spark_scoring import score_spark
 
-    manifest = pd.DataFrame({
-        "id": ["path", "uri", "missing", "folder", "empty"],
-        "path": [str(corpus / "coffee/webp.webp"), (corpus / "bus/orig.png").as_uri(), str(corpus / "no/such.jpg"),
-                 str(corpus / "bus"), ""]})
+    manifest = pd.DataFrame(
+        {
+            "id": ["path", "uri", "missing", "folder", "empty"],
+            "path": [
+                str(corpus / "coffee/webp.webp"),
+                (corpus / "bus/orig.png").as_uri(),
+                str(corpus / "no/such.jpg"),
+                str(corpus / "bus"),
+                "",
+            ],
+        }
+    )
     manifest_file = tmp_path / "manifest.csv"
     manifest.to_csv(manifest_file, index=False)
     tasks = "classify"
 
     out = tmp_path / "scored.parquet"
-    done = subprocess.run([sys.executable, "-m", "idaas", "score", str(manifest_file), "-o", str(out), "--model",
-                           model_uri, "--tasks", tasks, "--no-progress"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "idaas",
+            "score",
+            str(manifest_file),
+            "-o",
+            str(out),
+            "--model",
+            model_uri,
+            "--tasks",
+            tasks,
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    ways = {"idaas score": _source_rows(pd.read_parquet(out)),
-            "notebook": _source_rows(notebook_score(manifest_file, model_uri, tasks=tasks)),
-            "Spark": _source_rows(score_spark(spark.createDataFrame(manifest.fillna("")), model_uri, tasks=tasks,
-                                              id_col="id").toPandas())}
+    ways = {
+        "idaas score": _source_rows(pd.read_parquet(out)),
+        "notebook": _source_rows(notebook_score(manifest_file, model_uri, tasks=tasks)),
+        "Spark": _source_rows(
+            score_spark(spark.createDataFrame(manifest.fillna("")), model_uri, tasks=tasks, id_col="id").toPandas()
+        ),
+    }
     codes = {way: {k: (row.get("error") or {}).get("code") for k, row in rows.items()} for way, rows in ways.items()}
-    assert codes["idaas score"] == {"path": None, "uri": None, "missing": "file_not_found",
-                                    "folder": "unreadable_file", "empty": "empty_input"}, codes
+    assert codes["idaas score"] == {
+        "path": None,
+        "uri": None,
+        "missing": "file_not_found",
+        "folder": "unreadable_file",
+        "empty": "empty_input",
+    }, codes
     for way, rows in ways.items():
         assert codes[way] == codes["idaas score"], way
         for key in ("path", "uri"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -62,13 +61,15 @@ def test_manifest_carries_metadata_and_resolves_paths(tmp_path, corpus):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "c.png").write_bytes(coffee.read_bytes())
     manifest = tmp_path / "m.csv"
-    pd.DataFrame({
-        "id": ["007", "008", "009", "010", "011"],
-        "uri": [str(coffee), "sub/c.png", coffee.as_uri(), "", str(coffee)],
-        "user_id": [1, 2, 3, 4, 1],
-        "likes": [0.5, 1.5, None, 2.0, 0.5],
-        "width": ["w1", "w2", "w3", "w4", "w5"],  # clashes with an output column
-    }).to_csv(manifest, index=False)
+    pd.DataFrame(
+        {
+            "id": ["007", "008", "009", "010", "011"],
+            "uri": [str(coffee), "sub/c.png", coffee.as_uri(), "", str(coffee)],
+            "user_id": [1, 2, 3, 4, 1],
+            "likes": [0.5, 1.5, None, 2.0, 0.5],
+            "width": ["w1", "w2", "w3", "w4", "w5"],  # clashes with an output column
+        }
+    ).to_csv(manifest, index=False)
     inputs = from_manifest(manifest)
     assert [i.id for i in inputs.items] == ["007", "008", "009", "010", "011"]  # ids stay text
     assert inputs.items[1].source == str((tmp_path / "sub" / "c.png").resolve())
@@ -89,8 +90,14 @@ def test_manifest_carries_metadata_and_resolves_paths(tmp_path, corpus):
 
 # --- chunks and assembly -----------------------------------------------------------------------
 def _fake_record(i: int) -> dict:
-    wire = {"id": f"p{i}", "width": 10 + i, "height": 20, "classify": {"labels": [{"label": "x", "score": 0.5}]},
-            "models": {"classify": "m/1"}, "error": None}
+    wire = {
+        "id": f"p{i}",
+        "width": 10 + i,
+        "height": 20,
+        "classify": {"labels": [{"label": "x", "score": 0.5}]},
+        "models": {"classify": "m/1"},
+        "error": None,
+    }
     return to_record(wire, ["classify"], path=f"/p{i}.jpg")
 
 
@@ -134,13 +141,15 @@ def manifest(corpus, tmp_path_factory) -> Path:
     """Every corpus file plus two that do not exist, with metadata columns to carry through."""
     files = sorted(p for p in corpus.rglob("*") if p.is_file())
     paths = [str(p) for p in files] + [str(corpus / "gone" / "a.jpg"), str(corpus / "gone" / "b.png")]
-    frame = pd.DataFrame({
-        "path": paths,
-        "photo_id": [f"ph-{i:04d}" for i in range(len(paths))],
-        "user_id": [i % 17 for i in range(len(paths))],
-        "uploaded": pd.date_range("2024-01-01", periods=len(paths), freq="h"),
-        "caption": [f"caption {i} — «ü»" for i in range(len(paths))],
-    })
+    frame = pd.DataFrame(
+        {
+            "path": paths,
+            "photo_id": [f"ph-{i:04d}" for i in range(len(paths))],
+            "user_id": [i % 17 for i in range(len(paths))],
+            "uploaded": pd.date_range("2024-01-01", periods=len(paths), freq="h"),
+            "caption": [f"caption {i} — «ü»" for i in range(len(paths))],
+        }
+    )
     path = tmp_path_factory.mktemp("manifest") / "photos.parquet"
     frame.to_parquet(path)
     return path
@@ -149,8 +158,19 @@ def manifest(corpus, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def uninterrupted(manifest, router_version, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("scored") / "full.parquet"
-    done = _idaas("score", str(manifest), "-o", str(out), "--model", f"models:/idaas/{router_version}",
-                  "--tasks", TASKS, "--id-column", "photo_id", "--no-progress")
+    done = _idaas(
+        "score",
+        str(manifest),
+        "-o",
+        str(out),
+        "--model",
+        f"models:/idaas/{router_version}",
+        "--tasks",
+        TASKS,
+        "--id-column",
+        "photo_id",
+        "--no-progress",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out, done
 
@@ -166,8 +186,20 @@ def test_one_row_per_input_with_metadata_and_error_codes(uninterrupted, manifest
     for column in ("user_id", "uploaded"):
         assert scored[column].tolist() == source[column].tolist(), column
     assert scored["input_caption"].tolist() == source["caption"].tolist()  # "caption" is a task's column
-    assert list(scored.columns) == ["id", "path", "width", "height", "error_code", "error_message",
-                                    "classify", "properties", "models", "user_id", "uploaded", "input_caption"]
+    assert list(scored.columns) == [
+        "id",
+        "path",
+        "width",
+        "height",
+        "error_code",
+        "error_message",
+        "classify",
+        "properties",
+        "models",
+        "user_id",
+        "uploaded",
+        "input_caption",
+    ]
 
     by_name = dict(zip(scored["path"], scored.to_dict("records")))
     corpus = Path(source["path"].iloc[0]).parent.parent
@@ -198,8 +230,9 @@ def test_one_row_per_input_with_metadata_and_error_codes(uninterrupted, manifest
 
 def _start_and_stop_after(args: list[str], parts: Path, chunks: int, sig: int) -> subprocess.CompletedProcess:
     """Start `idaas ARGS`, wait until ``chunks`` chunk files exist, then send ``sig``."""
-    process = subprocess.Popen([sys.executable, "-m", "idaas", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idaas", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 300
     try:
         while len(list(parts.glob("chunk-*.parquet"))) < chunks:
@@ -213,13 +246,27 @@ def _start_and_stop_after(args: list[str], parts: Path, chunks: int, sig: int) -
 
 
 @pytest.mark.slow
-def test_resume_after_ctrl_c_and_sigkill_gives_every_row_once_and_the_same_answers(uninterrupted, manifest,
-                                                                                  router_version, tmp_path):
+def test_resume_after_ctrl_c_and_sigkill_gives_every_row_once_and_the_same_answers(
+    uninterrupted, manifest, router_version, tmp_path
+):
     baseline = pd.read_parquet(uninterrupted[0])
     out = tmp_path / "resumed.parquet"
     parts = out.with_name(out.name + ".parts")
-    args = ["score", str(manifest), "-o", str(out), "--model", f"models:/idaas/{router_version}", "--tasks", TASKS,
-            "--id-column", "photo_id", "--chunk-size", "32", "--no-progress"]
+    args = [
+        "score",
+        str(manifest),
+        "-o",
+        str(out),
+        "--model",
+        f"models:/idaas/{router_version}",
+        "--tasks",
+        TASKS,
+        "--id-column",
+        "photo_id",
+        "--chunk-size",
+        "32",
+        "--no-progress",
+    ]
 
     interrupted = _start_and_stop_after(args, parts, 1, signal.SIGINT)  # Ctrl-C
     assert interrupted.returncode == 130, interrupted.stderr[-2000:]
@@ -252,11 +299,22 @@ def test_cli_refuses_to_overwrite_or_mix_runs_without_a_traceback(uninterrupted,
 
     parts = tmp_path / "x.parquet.parts"
     parts.mkdir()
-    (parts / "state.json").write_text(json.dumps({"model": "models:/idaas/1", "tasks": ["faces"], "params": {},
-                                                  "model_version": "models:/idaas/1"}))
-    mixed = _idaas("score", str(corpus / "coffee"), "-o", str(tmp_path / "x.parquet"), "--model", "models:/idaas/1",
-                   "--tasks", "classify", "--no-progress")
+    (parts / "state.json").write_text(
+        json.dumps({"model": "models:/idaas/1", "tasks": ["faces"], "params": {}, "model_version": "models:/idaas/1"})
+    )
+    mixed = _idaas(
+        "score",
+        str(corpus / "coffee"),
+        "-o",
+        str(tmp_path / "x.parquet"),
+        "--model",
+        "models:/idaas/1",
+        "--tasks",
+        "classify",
+        "--no-progress",
+    )
     assert mixed.returncode == 1 and "--restart" in mixed.stderr and "Traceback" not in mixed.stderr
-    bad = _idaas("score", str(corpus / "coffee"), "-o", str(tmp_path / "y.parquet"), "--tasks", "teleport",
-                 "--no-progress")
+    bad = _idaas(
+        "score", str(corpus / "coffee"), "-o", str(tmp_path / "y.parquet"), "--tasks", "teleport", "--no-progress"
+    )
     assert bad.returncode == 1 and "unknown task" in bad.stderr and "Traceback" not in bad.stderr

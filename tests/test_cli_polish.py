@@ -40,9 +40,21 @@ def reg(tmp_path_factory, photos):
 
     folder = tmp_path_factory.mktemp("cli-polish")
     catalog = folder / "catalog.yaml"
-    catalog.write_text(yaml.safe_dump({"models": [
-        {"name": "cp-props", "task": "properties", "family": "properties", "thresholds": {"top1_accuracy": 0.7}},
-        {"name": "cp-describe", "task": "describe", "family": "describe"}]}))
+    catalog.write_text(
+        yaml.safe_dump(
+            {
+                "models": [
+                    {
+                        "name": "cp-props",
+                        "task": "properties",
+                        "family": "properties",
+                        "thresholds": {"top1_accuracy": 0.7},
+                    },
+                    {"name": "cp-describe", "task": "describe", "family": "describe"},
+                ]
+            }
+        )
+    )
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "IDAAS_CATALOG", "IDAAS_USER")}
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
     os.environ["IDAAS_CATALOG"] = str(catalog)
@@ -50,8 +62,9 @@ def reg(tmp_path_factory, photos):
     try:
         store.configure()
         v1 = register_spec(ModelSpec(name="cp-props", task="properties", family="properties")).version
-        v2 = register_spec(ModelSpec(name="cp-props", task="properties", family="properties",
-                                     options={"colours": 3})).version
+        v2 = register_spec(
+            ModelSpec(name="cp-props", task="properties", family="properties", options={"colours": 3})
+        ).version
         describe = register_spec(ModelSpec(name="cp-describe", task="describe", family="describe")).version
         for name, version in (("cp-props", v1), ("cp-props", v2), ("cp-describe", describe)):
             set_review(name, version, REVIEW)
@@ -74,8 +87,13 @@ def reg(tmp_path_factory, photos):
 
 
 def _idaas(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "idaas", *args], env=env or os.environ.copy(),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "idaas", *args],
+        env=env or os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_version_and_help_without_type_noise_or_cut_defaults():
@@ -108,8 +126,9 @@ def test_history_is_a_table_with_seconds_the_why_and_router_members(reg):
 
     router = _idaas("models", "history", "cp-router", env=reg["env"])
     assert router.returncode == 0, router.stderr
-    assert (f"version {reg['router']} serves: describe=cp-describe/{reg['describe']}, "
-            f"properties=cp-props/{reg['v2']}") in router.stdout, router.stdout
+    assert (
+        f"version {reg['router']} serves: describe=cp-describe/{reg['describe']}, properties=cp-props/{reg['v2']}"
+    ) in router.stdout, router.stdout
     assert "try the new members" in router.stdout
 
 
@@ -149,5 +168,3 @@ def test_reviews_set_refuses_an_unedited_template_with_a_plain_message(reg, tmp_
     template.write_text(yaml.safe_dump(filled))
     taken = _idaas("reviews", "set", "cp-props", reg["v1"], "-f", str(template), env=reg["env"])
     assert taken.returncode == 0 and "review revision 2 recorded" in taken.stdout, taken.stderr
-
-

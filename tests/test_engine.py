@@ -70,8 +70,10 @@ def test_each_model_runs_on_one_thread_and_no_thread_starts_per_request(models, 
     started: list[str] = []
     real_start = threading.Thread.start
     gate = threading.Event()
-    callers = [threading.Thread(target=lambda n=name: (gate.wait(), pipeline.annotate([photo_bytes[n]], tasks=TASKS)))
-               for name in PHOTOS * 3]
+    callers = [
+        threading.Thread(target=lambda n=name: (gate.wait(), pipeline.annotate([photo_bytes[n]], tasks=TASKS)))
+        for name in PHOTOS * 3
+    ]
     for caller in callers:
         caller.start()
 

@@ -28,8 +28,7 @@ def test_crops_from_a_scores_parquet(idaas_home, photos, tmp_path):
     bus.convert("L").convert("RGB").save(folder / "bus_bw.png")
     Image.open(photos["coffee.png"]).convert("RGB").save(folder / "coffee.png")
     scores = tmp_path / "scores.parquet"
-    done = _idaas("score", str(folder), "-o", str(scores), "--model", f"models:/faces-mtcnn/{version}",
-                  "--no-progress")
+    done = _idaas("score", str(folder), "-o", str(scores), "--model", f"models:/faces-mtcnn/{version}", "--no-progress")
     assert done.returncode == 0, done.stderr[-3000:]
 
     # --model names a version that does not exist: the Parquet's answers must be what is used

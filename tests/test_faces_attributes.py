@@ -31,8 +31,12 @@ def _png(picture: Image.Image) -> bytes:
 @pytest.fixture(scope="module")
 def faces() -> dict[str, list[Face]]:
     """The default faces model (catalog options) on real photos and plain edits of them."""
-    spec = ModelSpec(name="faces-mtcnn", task="faces", family="mtcnn",
-                     options={"min_face_size": 20, "attributes": {"method": "eye-darkness"}})
+    spec = ModelSpec(
+        name="faces-mtcnn",
+        task="faces",
+        family="mtcnn",
+        options={"min_face_size": 20, "attributes": {"method": "eye-darkness"}},
+    )
     model = build_adapter(spec, pack_path("mtcnn"))
     zidane = Image.open(sample_photo("zidane.jpg")).convert("RGB")
     bus = Image.open(sample_photo("bus.jpg")).convert("RGB")
@@ -87,8 +91,12 @@ def test_describe_and_summary_say_unknown_for_abstentions(faces):
 
 
 def _face(value: float | None) -> Face:
-    return Face(box=[0, 0, 40, 40], score=0.99, attributes={"sunglasses": value},
-                abstentions={} if value is not None else {"sunglasses": "grayscale"})
+    return Face(
+        box=[0, 0, 40, 40],
+        score=0.99,
+        attributes={"sunglasses": value},
+        abstentions={} if value is not None else {"sunglasses": "grayscale"},
+    )
 
 
 @pytest.mark.parametrize("values", [v for n in (1, 2, 3) for v in itertools.product((0.9, 0.1, None), repeat=n)])
@@ -135,9 +143,18 @@ def test_a_comparison_reports_an_answer_that_became_an_abstention(photos):
     def row(*faces: Face) -> dict:
         return ImageAnswer(id="bus.jpg", results={"faces": FacesResult(faces=list(faces))}).to_wire()
 
-    result = compare_answers("faces-mtcnn", "1", "2", [photos["bus.jpg"]], [row(_face(0.9), _face(0.8))],
-                             [row(_face(0.9), _face(None))], "sample")
+    result = compare_answers(
+        "faces-mtcnn",
+        "1",
+        "2",
+        [photos["bus.jpg"]],
+        [row(_face(0.9), _face(0.8))],
+        [row(_face(0.9), _face(None))],
+        "sample",
+    )
     (faces,) = [t for t in result.tasks if t.task == "faces"]
     assert faces.agreement == 0.0
-    assert result.differing[0].tasks["faces"] == {"champion": "2 faces; sunglasses 2 yes",
-                                                  "challenger": "2 faces; sunglasses 1 unknown, 1 yes"}
+    assert result.differing[0].tasks["faces"] == {
+        "champion": "2 faces; sunglasses 2 yes",
+        "challenger": "2 faces; sunglasses 1 unknown, 1 yes",
+    }

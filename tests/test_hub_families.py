@@ -29,15 +29,23 @@ from vision.results import CaptionResult, ClassifyResult, DetectResult, EmbedRes
 from vision.spec import ModelSpec
 from vision.weights import resolve_weights
 
-CORPUS = ["a bus parked on the side of a city street", "two men standing in front of a blue bus",
-          "a cat lying on a red blanket", "a cup of coffee on a saucer", "a woman in uniform smiling at the camera",
-          "a man wearing sunglasses", "a rocket on the launch pad"]
-TINY_VIT = dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                intermediate_size=64)
+CORPUS = [
+    "a bus parked on the side of a city street",
+    "two men standing in front of a blue bus",
+    "a cat lying on a red blanket",
+    "a cup of coffee on a saucer",
+    "a woman in uniform smiling at the camera",
+    "a man wearing sunglasses",
+    "a rocket on the launch pad",
+]
+TINY_VIT = dict(
+    image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+)
 DETECT_LABELS = {0: "person", 1: "bus"}
 
 
 # --- tiny models, saved in the real formats ---------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def hub_dir(tmp_path_factory) -> Path:
@@ -75,12 +83,24 @@ def detr_folder(hub_dir) -> Path:
     from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
 
     torch.manual_seed(0)
-    backbone = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic",
-                            out_features=["stage2"])
-    config = DetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=backbone, d_model=32,
-                        encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-                        encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=10, id2label=DETECT_LABELS,
-                        label2id={v: k for k, v in DETECT_LABELS.items()})
+    backbone = ResNetConfig(
+        embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", out_features=["stage2"]
+    )
+    config = DetrConfig(
+        use_timm_backbone=False,
+        use_pretrained_backbone=False,
+        backbone_config=backbone,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        num_queries=10,
+        id2label=DETECT_LABELS,
+        label2id={v: k for k, v in DETECT_LABELS.items()},
+    )
     folder = hub_dir / "detr"
     DetrForObjectDetection(config).save_pretrained(folder)
     DetrImageProcessor(size={"shortest_edge": 96, "longest_edge": 160}).save_pretrained(folder)
@@ -95,18 +115,32 @@ def detr_timm_folders(hub_dir) -> tuple[Path, Path]:
     from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor
 
     torch.manual_seed(0)
-    config = DetrConfig(backbone="test_resnet", use_pretrained_backbone=False, d_model=32, encoder_layers=1,
-                        decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                        decoder_ffn_dim=32, num_queries=10, id2label=DETECT_LABELS,
-                        label2id={v: k for k, v in DETECT_LABELS.items()})
+    config = DetrConfig(
+        backbone="test_resnet",
+        use_pretrained_backbone=False,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        num_queries=10,
+        id2label=DETECT_LABELS,
+        label2id={v: k for k, v in DETECT_LABELS.items()},
+    )
     current, hub = hub_dir / "detr-timm", hub_dir / "detr-timm-hub-layout"
     DetrForObjectDetection(config).save_pretrained(current)
     DetrImageProcessor(size={"shortest_edge": 96, "longest_edge": 160}).save_pretrained(current)
     shutil.copytree(current, hub)
     raw = json.loads((hub / "config.json").read_text())
     raw.pop("backbone_config")
-    raw.update(backbone="test_resnet", use_timm_backbone=True, use_pretrained_backbone=True,
-               backbone_kwargs={"in_chans": 3, "out_indices": [1, 2, 3, 4]})
+    raw.update(
+        backbone="test_resnet",
+        use_timm_backbone=True,
+        use_pretrained_backbone=True,
+        backbone_kwargs={"in_chans": 3, "out_indices": [1, 2, 3, 4]},
+    )
     (hub / "config.json").write_text(json.dumps(raw))
     return current, hub
 
@@ -116,8 +150,12 @@ def yolos_folder(hub_dir) -> Path:
     from transformers import YolosConfig, YolosForObjectDetection, YolosImageProcessor
 
     torch.manual_seed(0)
-    config = YolosConfig(**{**TINY_VIT, "image_size": [64, 64], "patch_size": 16}, num_detection_tokens=10,
-                         id2label=DETECT_LABELS, label2id={v: k for k, v in DETECT_LABELS.items()})
+    config = YolosConfig(
+        **{**TINY_VIT, "image_size": [64, 64], "patch_size": 16},
+        num_detection_tokens=10,
+        id2label=DETECT_LABELS,
+        label2id={v: k for k, v in DETECT_LABELS.items()},
+    )
     folder = hub_dir / "yolos"
     YolosForObjectDetection(config).save_pretrained(folder)
     YolosImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}).save_pretrained(folder)
@@ -128,34 +166,64 @@ def yolos_folder(hub_dir) -> Path:
 def vit_gpt2_folder(hub_dir) -> Path:
     """A ViT encoder + GPT-2 decoder, as nlpconnect/vit-gpt2-image-captioning is laid out."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (GenerationConfig, GPT2Config, PreTrainedTokenizerFast, VisionEncoderDecoderConfig,
-                              VisionEncoderDecoderModel, ViTConfig)
+    from transformers import (
+        GenerationConfig,
+        GPT2Config,
+        PreTrainedTokenizerFast,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+    )
 
     torch.manual_seed(0)
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                        pad_token="<|endoftext|>")
+    bpe.train_from_iterator(
+        CORPUS,
+        trainers.BpeTrainer(
+            vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
     end = tokenizer.eos_token_id
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(
         ViTConfig(**TINY_VIT),
-        GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=end,
-                   eos_token_id=end))
+        GPT2Config(
+            vocab_size=len(tokenizer),
+            n_positions=64,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            bos_token_id=end,
+            eos_token_id=end,
+        ),
+    )
     config.decoder_start_token_id = config.pad_token_id = config.eos_token_id = end
     model = VisionEncoderDecoderModel(config=config)
     # A random decoder may end at once; a real checkpoint's generation_config is honoured the same way.
-    model.generation_config = GenerationConfig(decoder_start_token_id=end, eos_token_id=end, pad_token_id=end,
-                                               min_new_tokens=3)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=end, eos_token_id=end, pad_token_id=end, min_new_tokens=3
+    )
     folder = hub_dir / "vit-gpt2"
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     # The legacy feature-extractor config that checkpoint still carries (an int size, no processor type).
-    (folder / "preprocessor_config.json").write_text(json.dumps({
-        "do_normalize": True, "do_resize": True, "feature_extractor_type": "ViTFeatureExtractor",
-        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "resample": 2, "size": 32}))
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "do_normalize": True,
+                "do_resize": True,
+                "feature_extractor_type": "ViTFeatureExtractor",
+                "image_mean": [0.5, 0.5, 0.5],
+                "image_std": [0.5, 0.5, 0.5],
+                "resample": 2,
+                "size": 32,
+            }
+        )
+    )
     return folder
 
 
@@ -169,19 +237,35 @@ def blip_folder(hub_dir) -> Path:
     wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
     wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    wordpiece.train_from_iterator(CORPUS, trainers.WordPieceTrainer(
-        vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]))
+    wordpiece.train_from_iterator(
+        CORPUS,
+        trainers.WordPieceTrainer(
+            vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
+        ),
+    )
     tokenizer = BertTokenizer(vocab=wordpiece.get_vocab(), bos_token="[DEC]")
     vocab = tokenizer.get_vocab()
     config = BlipConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=64, bos_token_id=vocab["[DEC]"],
-                         sep_token_id=vocab["[SEP]"], eos_token_id=vocab["[SEP]"], pad_token_id=vocab["[PAD]"]),
-        vision_config=dict(TINY_VIT), projection_dim=16)
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=64,
+            bos_token_id=vocab["[DEC]"],
+            sep_token_id=vocab["[SEP]"],
+            eos_token_id=vocab["[SEP]"],
+            pad_token_id=vocab["[PAD]"],
+        ),
+        vision_config=dict(TINY_VIT),
+        projection_dim=16,
+    )
     folder = hub_dir / "blip"
     BlipForConditionalGeneration(config).save_pretrained(folder)
-    BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}),
-                  tokenizer=tokenizer).save_pretrained(folder)
+    BlipProcessor(
+        image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer
+    ).save_pretrained(folder)
     return folder
 
 
@@ -196,18 +280,31 @@ def clip_folder(hub_dir) -> Path:
     vocab = {s: i for i, s in enumerate(symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"])}
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[])
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=vocab["<|startoftext|>"],
-                         eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"]),
-        vision_config=dict(TINY_VIT), projection_dim=16)
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=77,
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"],
+        ),
+        vision_config=dict(TINY_VIT),
+        projection_dim=16,
+    )
     folder = hub_dir / "clip"
     CLIPModel(config).save_pretrained(folder)
-    CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-                  tokenizer=tokenizer).save_pretrained(folder)
+    CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tokenizer,
+    ).save_pretrained(folder)
     return folder
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 def build(family: str, task: str, weights: Path, **spec) -> object:
     return build_adapter(ModelSpec(name=f"test-{family}", task=task, family=family, **spec), weights)
@@ -233,6 +330,7 @@ def assert_boxes_inside(result: DetectResult, image: DecodedImage) -> None:
 
 # --- classify -----------------------------------------------------------------------------------
 
+
 def test_hf_classifier_ranks_its_labels(vit_classifier, photo_bytes):
     adapter = build("hf-classifier", "classify", vit_classifier)
     assert adapter.min_side == 32  # from the folder's preprocessor config
@@ -256,6 +354,7 @@ def test_hf_classifier_labels_must_match_the_head(vit_classifier):
 
 
 # --- detect -------------------------------------------------------------------------------------
+
 
 def test_yolo_boxes_in_original_pixels(yolo_checkpoint, photo_bytes):
     adapter = build("yolo", "detect", yolo_checkpoint, options={"imgsz": 160})
@@ -317,6 +416,7 @@ def test_hf_detector_loads_the_hub_layout_of_a_timm_backbone_offline(detr_timm_f
 
 # --- caption ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("folder", ["vit_gpt2_folder", "blip_folder"])
 def test_captioner_writes_text(folder, request, photo_bytes):
     adapter = build("hf-captioner", "caption", request.getfixturevalue(folder))
@@ -337,6 +437,7 @@ def test_captioner_refuses_other_model_types(vit_classifier):
 
 
 # --- zeroshot -----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def zeroshot(clip_folder):
@@ -378,8 +479,9 @@ def test_zeroshot_request_is_refused_before_any_image_is_decoded(zeroshot):
 
 
 def test_zeroshot_default_labels_and_prompt_option(clip_folder, photo_bytes):
-    adapter = build("clip", "zeroshot", clip_folder, labels=["sunglasses", "no sunglasses"],
-                    options={"prompt": "a face with {}"})
+    adapter = build(
+        "clip", "zeroshot", clip_folder, labels=["sunglasses", "no sunglasses"], options={"prompt": "a face with {}"}
+    )
     result = ok(adapter.predict(decode_for(adapter, photo_bytes, "grace_hopper.jpg")))[0]
     assert {label.label for label in result.labels} == {"sunglasses", "no sunglasses"}
     with pytest.raises(ModelSpecError, match="prompt"):
@@ -409,6 +511,7 @@ def test_zeroshot_is_thread_safe_with_cached_label_sets(zeroshot, photo_bytes):
 
 # --- embed --------------------------------------------------------------------------------------
 
+
 def test_clip_embedder_unit_vectors(clip_folder, photo_bytes):
     adapter = build("clip-embed", "embed", clip_folder)
     images = decode_for(adapter, photo_bytes, "bus.jpg", "chelsea.png", "bus.jpg")
@@ -432,8 +535,14 @@ def test_torchvision_embedder_real_mobilenet_means_something(photo_bytes):
     bus = Image.open(io.BytesIO(photo_bytes["bus.jpg"]))
     variant = io.BytesIO()
     ImageOps.mirror(bus).resize((405, 540)).save(variant, "JPEG", quality=85)
-    images = decode_for(adapter, {**photo_bytes, "bus-variant": variant.getvalue()},
-                        "bus.jpg", "bus-variant", "coffee.png", "rocket.jpg")
+    images = decode_for(
+        adapter,
+        {**photo_bytes, "bus-variant": variant.getvalue()},
+        "bus.jpg",
+        "bus-variant",
+        "coffee.png",
+        "rocket.jpg",
+    )
     bus_e, variant_e, coffee_e, rocket_e = ok(adapter.predict(images))
     assert bus_e.dim == 1280  # MobileNetV2's pooled features, the input of its classifier
     assert sum(v * v for v in bus_e.vector) == pytest.approx(1.0, abs=1e-4)
@@ -450,13 +559,19 @@ def test_torchvision_embedder_fine_tuned_head(tmp_path, photo_bytes):
     torch.manual_seed(0)
     net = replace_head(torchvision.models.resnet18(weights=None), 2)  # a fine-tuned two-class classifier
     torch.save(net.state_dict(), tmp_path / "resnet18-sunglasses.pth")
-    adapter = build("torchvision-embed", "embed", tmp_path, labels=["sunglasses", "none"],
-                    options={"arch": "resnet18", "input_size": 64})
+    adapter = build(
+        "torchvision-embed",
+        "embed",
+        tmp_path,
+        labels=["sunglasses", "none"],
+        options={"arch": "resnet18", "input_size": 64},
+    )
     result = ok(adapter.predict(decode_for(adapter, photo_bytes, "zidane.jpg")))[0]
     assert result.dim == 512
 
 
 # --- weight sources -----------------------------------------------------------------------------
+
 
 def test_hub_sources_offline_say_how_to_provide_the_weights():
     with pytest.raises(WeightsUnavailableError) as hf:

@@ -21,6 +21,7 @@ from vision.settings import Settings
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims width x height but carries no pixel data (a decompression-bomb probe)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -46,6 +47,7 @@ def bus(photo_bytes) -> bytes:
 
 
 # --- refusals -------------------------------------------------------------------------------
+
 
 def test_empty_bytes():
     assert _code(b"") == ErrorCode.EMPTY_INPUT
@@ -155,9 +157,10 @@ def test_mutated_jpegs_never_escape_as_other_exceptions(bus):
 
 # --- accepted, normalised -------------------------------------------------------------------
 
+
 def test_base64_forms_all_decode(bus):
     text = base64.b64encode(bus).decode()
-    wrapped = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+    wrapped = "\n".join(text[i : i + 76] for i in range(0, len(text), 76))
     urlsafe = base64.urlsafe_b64encode(bus).decode().rstrip("=")
     for source in (text, "data:image/jpeg;base64," + text, wrapped, urlsafe):
         decoded = decode_image(source)
@@ -232,7 +235,9 @@ def test_draft_mode_decodes_small_but_reports_original_size():
     assert (full.width, full.height) == (small.width, small.height) == (4000, 3000)
     assert full.image.size == (4000, 3000)
     assert min(small.image.size) >= 256 and small.image.width <= 1000  # a 1/4 or 1/8 DCT reduction
-    assert small.to_original([10, 10, 20, 20]) == [10 * 4000 / small.image.width] * 2 + [20 * 4000 / small.image.width] * 2
+    assert (
+        small.to_original([10, 10, 20, 20]) == [10 * 4000 / small.image.width] * 2 + [20 * 4000 / small.image.width] * 2
+    )
 
 
 def test_refusals_hold_after_ultralytics_patches_image_open():

@@ -85,8 +85,10 @@ def test_properties_rank_dark_below_bright_and_blurred_below_sharp(pipeline, pho
         buf = io.BytesIO()
         img.save(buf, format="PNG")
         encoded.append(buf.getvalue())
-    props = {name: a.results["properties"] for name, a in
-             zip(variants, pipeline.annotate(encoded, ids=list(variants), tasks="properties"))}
+    props = {
+        name: a.results["properties"]
+        for name, a in zip(variants, pipeline.annotate(encoded, ids=list(variants), tasks="properties"))
+    }
     assert props["dark"].brightness < props["sharp"].brightness
     assert props["blurred"].sharpness < props["sharp"].sharpness / 3
     assert props["sharp"].width == 512 and len(props["sharp"].dominant_colors) == 5
@@ -107,8 +109,11 @@ def test_every_answer_names_its_models(answers):
 
 
 def test_a_bad_image_fails_only_its_own_row(pipeline, photo_bytes):
-    rows = pipeline.annotate([photo_bytes["coffee.png"], b"not an image", photo_bytes["bus.jpg"][:5000]],
-                             ids=["good", "junk", "cut"], tasks="classify")
+    rows = pipeline.annotate(
+        [photo_bytes["coffee.png"], b"not an image", photo_bytes["bus.jpg"][:5000]],
+        ids=["good", "junk", "cut"],
+        tasks="classify",
+    )
     assert rows[0].error is None and rows[0].results["classify"].labels[0].label == "espresso"
     assert rows[1].error.code == "not_an_image" and not rows[1].results
     assert rows[2].error.code == "truncated_image"

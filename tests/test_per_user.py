@@ -39,24 +39,38 @@ def scored(faces_version, photos, tmp_path_factory) -> tuple[Path, Path]:
     Image.open(photos["zidane.jpg"]).convert("RGB").save(folder / "zidane.jpg", quality=95)
     Image.open(photos["coffee.png"]).convert("RGB").save(folder / "coffee.png")
     Image.open(photos["chelsea.png"]).convert("RGB").save(folder / "chelsea.png")
-    users = pd.DataFrame({
-        "path": ["bus.jpg", "bus.jpg", "zidane.jpg", "bus_bw.jpg", "coffee.png", "chelsea.png", "bus_bw.jpg",
-                 "bus.jpg"],
-        "user_id": ["sunny", "mixed", "mixed", "bw_only", "no_faces", "no_faces", "sunny_bw", "sunny_bw"],
-    })
+    users = pd.DataFrame(
+        {
+            "path": [
+                "bus.jpg",
+                "bus.jpg",
+                "zidane.jpg",
+                "bus_bw.jpg",
+                "coffee.png",
+                "chelsea.png",
+                "bus_bw.jpg",
+                "bus.jpg",
+            ],
+            "user_id": ["sunny", "mixed", "mixed", "bw_only", "no_faces", "no_faces", "sunny_bw", "sunny_bw"],
+        }
+    )
     manifest = folder / "users.csv"
     users.to_csv(manifest, index=False)
     out = tmp_path_factory.mktemp("scores") / "scores.parquet"
-    done = _idaas("score", str(folder), "-o", str(out), "--model", f"models:/faces-mtcnn/{faces_version}",
-                  "--no-progress")
+    done = _idaas(
+        "score", str(folder), "-o", str(out), "--model", f"models:/faces-mtcnn/{faces_version}", "--no-progress"
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out, manifest
 
 
-@pytest.mark.parametrize("rule, expected", [
-    ("all", {"sunny": "yes", "mixed": "no", "bw_only": "unknown", "no_faces": "unknown", "sunny_bw": "unknown"}),
-    ("any", {"sunny": "yes", "mixed": "yes", "bw_only": "unknown", "no_faces": "unknown", "sunny_bw": "yes"}),
-])
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        ("all", {"sunny": "yes", "mixed": "no", "bw_only": "unknown", "no_faces": "unknown", "sunny_bw": "unknown"}),
+        ("any", {"sunny": "yes", "mixed": "yes", "bw_only": "unknown", "no_faces": "unknown", "sunny_bw": "yes"}),
+    ],
+)
 def test_cli_gives_one_verdict_per_user(scored, tmp_path, rule, expected):
     scores, manifest = scored
     out = tmp_path / "users.parquet"
@@ -66,18 +80,40 @@ def test_cli_gives_one_verdict_per_user(scored, tmp_path, rule, expected):
     assert table["verdict"].to_dict() == expected
     assert table.loc["no_faces", ["photos", "photos_with_faces"]].tolist() == [2, 0]
     assert table.loc["bw_only", ["photos_with_faces", "photos_unknown", "photos_yes", "photos_no"]].tolist() == [
-        1, 1, 0, 0]
+        1,
+        1,
+        0,
+        0,
+    ]
     assert table.loc["mixed", ["photos_yes", "photos_no"]].tolist() == [1, 1]
     assert f"{len(expected)} users" in done.stdout
 
 
 def test_cli_refuses_a_bad_rule_and_a_manifest_without_the_user_column(scored, tmp_path):
     scores, manifest = scored
-    bad_rule = _idaas("analyse", "per-user", str(scores), "--users", str(manifest), "--rule", "most",
-                      "-o", str(tmp_path / "x.parquet"))
+    bad_rule = _idaas(
+        "analyse",
+        "per-user",
+        str(scores),
+        "--users",
+        str(manifest),
+        "--rule",
+        "most",
+        "-o",
+        str(tmp_path / "x.parquet"),
+    )
     assert bad_rule.returncode == 1 and "error [bad_request]: --rule must be one of" in bad_rule.stderr
-    no_column = _idaas("analyse", "per-user", str(scores), "--users", str(manifest), "--user-column", "owner",
-                       "-o", str(tmp_path / "y.parquet"))
+    no_column = _idaas(
+        "analyse",
+        "per-user",
+        str(scores),
+        "--users",
+        str(manifest),
+        "--user-column",
+        "owner",
+        "-o",
+        str(tmp_path / "y.parquet"),
+    )
     assert no_column.returncode == 1 and "owner" in no_column.stderr and "Traceback" not in no_column.stderr
 
 

@@ -13,8 +13,9 @@ from vision.image_input import decode_image
 
 def test_entry_naming_a_registered_candidate_loads_its_weights_and_spec(photo_bytes):
     bootstrap(names=["classify-mobilenet-v2"])
-    entry = CatalogEntry(name="classify-copy", task="classify", family="torchvision",
-                         weights="models:/classify-mobilenet-v2@candidate")
+    entry = CatalogEntry(
+        name="classify-copy", task="classify", family="torchvision", weights="models:/classify-mobilenet-v2@candidate"
+    )
     spec, weights = resolve_entry(entry)
     assert weights is not None and weights.exists() and weights.suffix == ".pth"
     assert spec.options["arch"] == "mobilenet_v2"  # from the registered version's spec

@@ -46,9 +46,16 @@ def test_two_processes_promoting_at_once_end_consistent(tmp_path):
         script = tmp_path / "promoter.py"
         script.write_text(_PROMOTER)
         start = time.time() + 8  # both have imported MLflow by then
-        procs = [subprocess.Popen([sys.executable, str(script), "race-properties", v, str(start), str(ROUNDS)],
-                                  env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for v in (v1, v2)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(script), "race-properties", v, str(start), str(ROUNDS)],
+                env=dict(os.environ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for v in (v1, v2)
+        ]
         recorded = {}
         for version, proc in zip((v1, v2), procs):
             out, err = proc.communicate(timeout=600)

@@ -37,9 +37,21 @@ def story(tmp_path_factory, photos):
 
     folder = tmp_path_factory.mktemp("descriptions")
     catalog = folder / "catalog.yaml"
-    catalog.write_text(yaml.safe_dump({"models": [
-        {"name": "d-props", "task": "properties", "family": "properties", "thresholds": {"top1_accuracy": 0.7}},
-        {"name": "d-describe", "task": "describe", "family": "describe"}]}))
+    catalog.write_text(
+        yaml.safe_dump(
+            {
+                "models": [
+                    {
+                        "name": "d-props",
+                        "task": "properties",
+                        "family": "properties",
+                        "thresholds": {"top1_accuracy": 0.7},
+                    },
+                    {"name": "d-describe", "task": "describe", "family": "describe"},
+                ]
+            }
+        )
+    )
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "IDAAS_CATALOG", "IDAAS_USER")}
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
     os.environ["IDAAS_CATALOG"] = str(catalog)
@@ -48,8 +60,9 @@ def story(tmp_path_factory, photos):
         store.configure()
         client = store.client()
         v1 = register_spec(ModelSpec(name="d-props", task="properties", family="properties")).version
-        v2 = register_spec(ModelSpec(name="d-props", task="properties", family="properties",
-                                     options={"colours": 3})).version
+        v2 = register_spec(
+            ModelSpec(name="d-props", task="properties", family="properties", options={"colours": 3})
+        ).version
         describe = register_spec(ModelSpec(name="d-describe", task="describe", family="describe")).version
         set_review("d-props", v1, {**SIGNED, "decision": "prototype", "reviewer": "pipeline", "draft": True})
         drafted = client.get_model_version("d-props", v1).description
@@ -60,8 +73,14 @@ def story(tmp_path_factory, photos):
         promote("d-props", v2, "production", reason="better accuracy")
         rollback("d-props", reason="v2 doubled latency")
         router, _, _ = build_router("d-router", alias="candidate")
-        yield {"client": client, "v1": str(v1), "v2": str(v2), "describe": str(describe),
-               "router": str(router.version), "drafted": drafted}
+        yield {
+            "client": client,
+            "v1": str(v1),
+            "v2": str(v2),
+            "describe": str(describe),
+            "router": str(router.version),
+            "drafted": drafted,
+        }
     finally:
         for key, value in saved.items():
             if value is None:

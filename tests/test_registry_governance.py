@@ -34,8 +34,13 @@ def _review(decision: str = "productionise", **metrics: float) -> dict:
         "expected_impact": {"low": 1.0, "high": 3.0, "unit": "% fewer complaints"},
         "evaluation": {"dataset": "profile-photos-sample", "version": "dvc:3f2a9c1", "size": 200},
         "metrics": metrics,
-        "risks": [{"area": "fairness", "description": "darker skin tones read as dark photos",
-                   "mitigation": "threshold reviewed per skin-tone bucket"}],
+        "risks": [
+            {
+                "area": "fairness",
+                "description": "darker skin tones read as dark photos",
+                "mitigation": "threshold reviewed per skin-tone bucket",
+            }
+        ],
         "decision": decision,
         "reviewer": "Ada Reviewer",
         "date": date(2026, 1, 15).isoformat(),
@@ -49,19 +54,36 @@ def gov(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("governance")
     catalog = folder / "catalog.yaml"
-    catalog.write_text(yaml.safe_dump({"models": [
-        {"name": "r-props", "task": "properties", "family": "properties", "thresholds": {"top1_accuracy": 0.7}},
-        {"name": "r-describe", "task": "describe", "family": "describe"},
-    ]}))
+    catalog.write_text(
+        yaml.safe_dump(
+            {
+                "models": [
+                    {
+                        "name": "r-props",
+                        "task": "properties",
+                        "family": "properties",
+                        "thresholds": {"top1_accuracy": 0.7},
+                    },
+                    {"name": "r-describe", "task": "describe", "family": "describe"},
+                ]
+            }
+        )
+    )
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "IDAAS_CATALOG", "IDAAS_USER")}
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
     os.environ["IDAAS_CATALOG"] = str(catalog)
     os.environ.pop("IDAAS_USER", None)
     try:
         store.configure()
-        yield {"folder": folder, "catalog": catalog,
-               "env": {**os.environ, "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"],
-                       "IDAAS_CATALOG": str(catalog)}}
+        yield {
+            "folder": folder,
+            "catalog": catalog,
+            "env": {
+                **os.environ,
+                "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"],
+                "IDAAS_CATALOG": str(catalog),
+            },
+        }
     finally:
         for key, value in saved.items():
             if value is None:
@@ -80,8 +102,9 @@ def _register(name: str, family: str = "properties", **options) -> str:
 
 
 def _start(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "idaas", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "idaas", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _run_all(commands: dict[str, list[str]], env: dict) -> dict[str, tuple[int, str, str]]:
@@ -108,15 +131,18 @@ def test_a_plain_mlflow_alias_move_is_caught_by_list_history_audit_router_build_
     # finding 1: plain MLflow, no review, no gate
     store.client().set_registered_model_alias("r-props", "production", version)
 
-    done = _run_all({
-        "list": ["models", "list"],
-        "history": ["models", "history", "r-props"],
-        "audit": ["audit", "r-props"],
-        "audit-json": ["audit", "--json"],
-        "build": ["router", "build"],
-        "serve": ["serve", "-m", "models:/r-props@production", "--port", "1"],
-        "promote": ["models", "promote", "r-props", version, "--to", "production"],
-    }, gov["env"])
+    done = _run_all(
+        {
+            "list": ["models", "list"],
+            "history": ["models", "history", "r-props"],
+            "audit": ["audit", "r-props"],
+            "audit-json": ["audit", "--json"],
+            "build": ["router", "build"],
+            "serve": ["serve", "-m", "models:/r-props@production", "--port", "1"],
+            "promote": ["models", "promote", "r-props", version, "--to", "production"],
+        },
+        gov["env"],
+    )
     assert done["list"][0] == 0 and f"production={version} UNRECORDED" in done["list"][1], done["list"]
     assert done["history"][0] == 0 and "@production: UNRECORDED: set outside idaas" in done["history"][1]
     rc, out, err = done["audit"]
@@ -157,9 +183,21 @@ def test_a_router_with_an_unreviewed_member_cannot_reach_production_or_be_served
     from serving.router import RouterRefused, build_router, export_router
 
     catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(yaml.safe_dump({"models": [
-        {"name": "rt-props", "task": "properties", "family": "properties", "thresholds": {"top1_accuracy": 0.7}},
-        {"name": "rt-describe", "task": "describe", "family": "describe"}]}))
+    catalog.write_text(
+        yaml.safe_dump(
+            {
+                "models": [
+                    {
+                        "name": "rt-props",
+                        "task": "properties",
+                        "family": "properties",
+                        "thresholds": {"top1_accuracy": 0.7},
+                    },
+                    {"name": "rt-describe", "task": "describe", "family": "describe"},
+                ]
+            }
+        )
+    )
     monkeypatch.setenv("IDAAS_CATALOG", str(catalog))
     props = _register("rt-props")
     describe = _register("rt-describe", family="describe")
@@ -243,14 +281,19 @@ def test_an_edited_review_is_reported_and_shown_broken(gov):
 
     version = _promoted("t-edit")
     first = records.verify("t-edit").of("review", version)[0]
-    forged = {"review": {**_review(), "reviewer": "someone else", "metrics": {"top1_accuracy": 0.95}, "risks": []},
-              "recorded_by": "someone else", "recorded_at": "2026-01-01T00:00:00.000+00:00"}
+    forged = {
+        "review": {**_review(), "reviewer": "someone else", "metrics": {"top1_accuracy": 0.95}, "risks": []},
+        "recorded_by": "someone else",
+        "recorded_at": "2026-01-01T00:00:00.000+00:00",
+    }
     client().set_model_version_tag("t-edit", version, first.key, json.dumps(forged))
     # the forgery is not read: only the intact second revision counts
     assert [r.review.metrics["top1_accuracy"] for r in revisions("t-edit", version)] == [0.72]
     assert {"record_edited", "record_missing", "record_deleted", "not_servable"} <= _codes("t-edit")
-    done = _run_all({"audit": ["audit", "t-edit"], "show": ["models", "show", "t-edit", version],
-                     "list": ["models", "list"]}, gov["env"])
+    done = _run_all(
+        {"audit": ["audit", "t-edit"], "show": ["models", "show", "t-edit", version], "list": ["models", "list"]},
+        gov["env"],
+    )
     assert done["audit"][0] == 1 and "[record_edited]" in done["audit"][1]
     assert done["show"][0] == 0 and "review BROKEN" in done["show"][1], done["show"]
     assert f"production={version} (BROKEN)" in done["list"][1], done["list"]
@@ -265,8 +308,15 @@ def test_a_forged_record_stored_beside_the_real_one_is_reported(gov):
     chain = records.verify("t-forge")
     first = chain.of("review", version)[0]
     body = {**first.body, "review": {**first.body["review"], "metrics": {"top1_accuracy": 0.95}, "risks": []}}
-    doc = {"schema": 1, "type": "review", "model": "t-forge", "version": version, "key": first.key,
-           "prev": first.prev, "body": body}
+    doc = {
+        "schema": 1,
+        "type": "review",
+        "model": "t-forge",
+        "version": version,
+        "key": first.key,
+        "prev": first.prev,
+        "body": body,
+    }
     data = records.canonical(doc)
     digest = records.digest_of(data)
     local = gov["folder"] / f"{digest}.json"
@@ -286,8 +336,9 @@ def test_a_deleted_move_is_reported_and_the_alias_shown_unrecorded(gov):
     client().delete_registered_model_tag("t-delete", production.key)
     codes = _codes("t-delete")
     assert {"record_deleted", "alias_unrecorded"} <= codes, codes
-    done = _run_all({"history": ["models", "history", "t-delete"], "audit": ["audit", "t-delete", "--json"]},
-                    gov["env"])
+    done = _run_all(
+        {"history": ["models", "history", "t-delete"], "audit": ["audit", "t-delete", "--json"]}, gov["env"]
+    )
     assert done["history"][0] == 0
     assert f"BROKEN  t-delete: the production move to version {version} by" in done["history"][1], done["history"]
     assert "@production: UNRECORDED" in done["history"][1]
@@ -336,8 +387,9 @@ def test_idaas_user_names_the_actor_on_the_embedded_registry_and_separation_of_d
     version = _register("t-duties")
     set_review("t-duties", version, _review())
     strict = tmp_path / "catalog.yaml"
-    strict.write_text(yaml.safe_dump({**yaml.safe_load(gov["catalog"].read_text()),
-                                      "gate": {"require_distinct_promoter": True}}))
+    strict.write_text(
+        yaml.safe_dump({**yaml.safe_load(gov["catalog"].read_text()), "gate": {"require_distinct_promoter": True}})
+    )
     monkeypatch.setenv("IDAAS_CATALOG", str(strict))
     with pytest.raises(GateRefused, match="separation of duties: alice recorded every revision"):
         promote("t-duties", version, "production")
@@ -358,10 +410,18 @@ def test_a_password_in_the_tracking_uri_never_reaches_the_output(gov):
     env = {**gov["env"], "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
     done = {
         "http": _run_one(["models", "list"], {**env, "MLFLOW_TRACKING_URI": f"http://bob:{secret}@127.0.0.1:{port}"}),
-        "postgres": _run_one(["models", "list"],
-                             {**env, "MLFLOW_TRACKING_URI": f"postgresql://bob:{secret}@127.0.0.1:{port}/mlflow"}),
-        "password-var": _run_one(["audit"], {**env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}",
-                                             "MLFLOW_TRACKING_USERNAME": "bob", "MLFLOW_TRACKING_PASSWORD": secret}),
+        "postgres": _run_one(
+            ["models", "list"], {**env, "MLFLOW_TRACKING_URI": f"postgresql://bob:{secret}@127.0.0.1:{port}/mlflow"}
+        ),
+        "password-var": _run_one(
+            ["audit"],
+            {
+                **env,
+                "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}",
+                "MLFLOW_TRACKING_USERNAME": "bob",
+                "MLFLOW_TRACKING_PASSWORD": secret,
+            },
+        ),
     }
     for label, (rc, out, err) in done.items():
         assert rc == 1, (label, out, err)
@@ -370,8 +430,7 @@ def test_a_password_in_the_tracking_uri_never_reaches_the_output(gov):
 
 
 def _run_one(args: list[str], env: dict) -> tuple[int, str, str]:
-    proc = subprocess.run([sys.executable, "-m", "idaas", *args], env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "idaas", *args], env=env, capture_output=True, text=True, timeout=600)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -385,9 +444,23 @@ def test_serve_allow_unreviewed_says_so_loudly_and_marks_every_answer(gov, photo
     port = _free_port()
     log = gov["folder"] / "serve-unreviewed.log"
     with open(log, "w") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "idaas", "serve", "-m", "models:/t-unreviewed@candidate",
-                                 "--port", str(port), "--allow-unreviewed"], env=gov["env"], stdout=sink,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "idaas",
+                "serve",
+                "-m",
+                "models:/t-unreviewed@candidate",
+                "--port",
+                str(port),
+                "--allow-unreviewed",
+            ],
+            env=gov["env"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.time() + 240
         while True:
@@ -398,10 +471,14 @@ def test_serve_allow_unreviewed_says_so_loudly_and_marks_every_answer(gov, photo
                 pass
             assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
             time.sleep(1)
-        encoded = {n: base64.b64encode(photo_bytes[f]).decode() for n, f in (("bus", "bus.jpg"),
-                                                                              ("hopper", "grace_hopper.jpg"))}
-        body = {"dataframe_records": [{"id": n, "image": image} for n, image in encoded.items()],
-                "params": {"tasks": "properties"}}
+        encoded = {
+            n: base64.b64encode(photo_bytes[f]).decode()
+            for n, f in (("bus", "bus.jpg"), ("hopper", "grace_hopper.jpg"))
+        }
+        body = {
+            "dataframe_records": [{"id": n, "image": image} for n, image in encoded.items()],
+            "params": {"tasks": "properties"},
+        }
         answer = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=120)
         assert answer.status_code == 200, answer.text
         rows = answer.json()["predictions"]
@@ -430,8 +507,11 @@ def test_artifacts_replaced_after_the_review_are_refused(gov, tmp_path):
     assert check_servable("models:/t-swap@production")[1] == []
     source = client().get_model_version("t-swap", version).source  # models:/m-<logged model id>
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump({"name": "t-swap", "task": "properties", "family": "properties",
-                                    "options": {"defaults": {"colors": 9}}}))
+    spec.write_text(
+        yaml.safe_dump(
+            {"name": "t-swap", "task": "properties", "family": "properties", "options": {"defaults": {"colors": 9}}}
+        )
+    )
     client().log_model_artifact(source.split("/")[-1], str(spec), "artifacts/bundle/t-swap")
     with pytest.raises(NotServable, match="changed after the review was recorded"):
         check_servable("models:/t-swap@production")

@@ -90,7 +90,8 @@ json.dump({"rows": rows, "small": small, "vision": vision.__file__, "registry": 
 
 
 def test_each_version_from_the_registry_answers_like_the_adapter_in_a_fresh_process(
-        bootstrapped, mlflow_client, photos, tmp_path, idaas_home):
+    bootstrapped, mlflow_client, photos, tmp_path, idaas_home
+):
     from registry.catalog import build_local_pipeline
 
     chosen = {name: str(photos[name]) for name in PHOTOS}
@@ -100,9 +101,17 @@ def test_each_version_from_the_registry_answers_like_the_adapter_in_a_fresh_proc
     procs = {}
     for name in sorted(OFFLINE_SET):  # one fresh process per version, two at a time on 2 cores
         out = tmp_path / f"{name}.json"
-        procs[name] = (subprocess.Popen([sys.executable, str(script), name, json.dumps(chosen), str(out), str(REPO)],
-                                        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True), out)
+        procs[name] = (
+            subprocess.Popen(
+                [sys.executable, str(script), name, json.dumps(chosen), str(out), str(REPO)],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+            out,
+        )
         if len(procs) % 2 == 0:
             for p, _ in list(procs.values())[-2:]:
                 p.wait(timeout=300)
@@ -118,14 +127,19 @@ def test_each_version_from_the_registry_answers_like_the_adapter_in_a_fresh_proc
         assert str(REPO) not in got["vision"] and "code" in Path(got["vision"]).parts, got["vision"]
         assert str(REPO) not in got["registry"]
         expected = [a.to_wire() for a in local.annotate(images, ids=list(chosen), tasks=[task])]
-        small = [a.to_wire() for a in local.annotate(images[:1], ids=list(chosen)[:1], tasks=[task],
-                                                    params={"top_k": 2, "min_score": 0.95})]
+        small = [
+            a.to_wire()
+            for a in local.annotate(
+                images[:1], ids=list(chosen)[:1], tasks=[task], params={"top_k": 2, "min_score": 0.95}
+            )
+        ]
         for rows, want in ((got["rows"], expected), (got["small"], small)):
             assert len(rows) == len(want)
             for row, ref in zip(rows, want):
                 assert row["models"] == {task: f"{name}/{mv.version}"}
-                assert ({k: v for k, v in row.items() if k != "models"}
-                        == {k: v for k, v in ref.items() if k != "models"})
+                assert {k: v for k, v in row.items() if k != "models"} == {
+                    k: v for k, v in ref.items() if k != "models"
+                }
         assert {"tasks", "output"} <= set(got["params"])
     # the answers are not trivially empty: the photos hold what these models find
     by_name = {name: json.loads(out.read_text())["rows"] for name, (_, out) in procs.items()}
@@ -139,9 +153,11 @@ def test_logged_model_declares_params_pins_requirements_and_ships_code(bootstrap
     import mlflow
     from mlflow.models import Model
 
-    expected_params = {"classify-mobilenet-v2": {"top_k": 5, "min_score": 0.0},
-                       "faces-mtcnn": {"min_score": 0.9, "max_faces": 100},
-                       "ocr-rapidocr": {"min_score": 0.5}}
+    expected_params = {
+        "classify-mobilenet-v2": {"top_k": 5, "min_score": 0.0},
+        "faces-mtcnn": {"min_score": 0.9, "max_faces": 100},
+        "ocr-rapidocr": {"min_score": 0.5},
+    }
     for name, params in expected_params.items():
         mv = _candidate(mlflow_client, name)
         local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{mv.version}", dst_path=str(tmp_path / name)))
@@ -149,14 +165,18 @@ def test_logged_model_declares_params_pins_requirements_and_ships_code(bootstrap
         declared = {p.name: p.default for p in meta.get_params_schema().params}
         assert declared == {"tasks": "", "output": "records", **params}
         inputs = {c.name: (str(c.type), c.required) for c in meta.get_input_schema().inputs}
-        assert inputs == {"image": ("DataType.string", True), "id": ("DataType.string", False),
-                          "tasks": ("DataType.string", False)}
+        assert inputs == {
+            "image": ("DataType.string", True),
+            "id": ("DataType.string", False),
+            "tasks": ("DataType.string", False),
+        }
         requirements = (local / "requirements.txt").read_text().split()
         assert all("==" in r for r in requirements), requirements
         pinned = {r.split("==")[0].lower() for r in requirements}
         assert {"mlflow", "torch", "pillow", "pandas"} <= pinned
-        assert {"classify-mobilenet-v2": "torchvision", "faces-mtcnn": "facenet-pytorch",
-                "ocr-rapidocr": "rapidocr"}[name] in pinned
+        assert {"classify-mobilenet-v2": "torchvision", "faces-mtcnn": "facenet-pytorch", "ocr-rapidocr": "rapidocr"}[
+            name
+        ] in pinned
         assert (local / "code" / "vision" / "pipeline.py").exists()
         assert (local / "code" / "registry" / "pyfunc_model.py").exists()
         assert (local / "input_example.json").stat().st_size < 20_000  # a small real photo
@@ -183,9 +203,17 @@ def classifier(bootstrapped, tmp_path_factory):
 def test_pyfunc_takes_bytes_or_base64_and_fails_only_the_bad_row(classifier, photo_bytes):
     import base64
 
-    frame = pd.DataFrame({"id": ["cat-bytes", "cat-b64", "junk", None],
-                          "image": [photo_bytes["chelsea.png"], base64.b64encode(photo_bytes["chelsea.png"]).decode(),
-                                    b"not an image at all", photo_bytes["bus.jpg"]]})
+    frame = pd.DataFrame(
+        {
+            "id": ["cat-bytes", "cat-b64", "junk", None],
+            "image": [
+                photo_bytes["chelsea.png"],
+                base64.b64encode(photo_bytes["chelsea.png"]).decode(),
+                b"not an image at all",
+                photo_bytes["bus.jpg"],
+            ],
+        }
+    )
     rows = classifier.predict(None, frame, {"top_k": 3})
     assert [r["id"] for r in rows] == ["cat-bytes", "cat-b64", "junk", None]
     assert rows[0]["classify"] == rows[1]["classify"] and len(rows[0]["classify"]["labels"]) == 3
@@ -197,8 +225,12 @@ def test_pyfunc_bad_requests_are_invalid_parameter_errors(classifier, photo_byte
     from mlflow.exceptions import MlflowException
 
     frame = pd.DataFrame({"image": [photo_bytes["chelsea.png"]]})
-    for params, words in (({"tasks": "classify,teleport"}, "teleport"), ({"top_k": "many"}, "top_k"),
-                          ({"top_k": 0}, "top_k"), ({"output": "xml"}, "output")):
+    for params, words in (
+        ({"tasks": "classify,teleport"}, "teleport"),
+        ({"top_k": "many"}, "top_k"),
+        ({"top_k": 0}, "top_k"),
+        ({"output": "xml"}, "output"),
+    ):
         with pytest.raises(MlflowException) as err:
             classifier.predict(None, frame, params)
         assert err.value.error_code == "INVALID_PARAMETER_VALUE" and words in err.value.message
@@ -226,8 +258,9 @@ def test_pyfunc_request_limits_apply_when_a_server_enforces_them(classifier, pho
 
 
 def test_pyfunc_json_output_and_per_row_tasks(classifier, photo_bytes):
-    frame = pd.DataFrame({"id": ["a", "b"], "image": [photo_bytes["chelsea.png"], photo_bytes["bus.jpg"]],
-                          "tasks": ["classify", None]})
+    frame = pd.DataFrame(
+        {"id": ["a", "b"], "image": [photo_bytes["chelsea.png"], photo_bytes["bus.jpg"]], "tasks": ["classify", None]}
+    )
     out = classifier.predict(None, frame, {"output": "json"})
     assert isinstance(out, pd.DataFrame) and list(out.columns) == ["json"]
     rows = [json.loads(text) for text in out["json"]]
@@ -253,8 +286,9 @@ def test_pyfunc_is_thread_safe(classifier, photo_bytes):
     assert not errors and all(r == expected for r in results)
 
 
-def test_a_bundle_of_many_models_keeps_each_version_and_defers_conflicting_defaults(bootstrapped, tmp_path,
-                                                                                     photo_bytes):
+def test_a_bundle_of_many_models_keeps_each_version_and_defers_conflicting_defaults(
+    bootstrapped, tmp_path, photo_bytes
+):
     from registry.bundle import load_pipeline, merge_bundles, read_bundle
     from registry.pyfunc_model import IdaasModel
     from registry.signature import param_schema

@@ -45,8 +45,12 @@ def registry(tmp_path_factory):
         v1 = register_spec(faces)
         v2 = register_spec(faces.model_copy(update={"options": {**faces.options, "min_face_size": 100}}))
         props = register_spec(catalog.get("properties").spec())
-        yield {"uri": os.environ["MLFLOW_TRACKING_URI"], "faces": (v1.version, v2.version), "props": props.version,
-               "folder": folder}
+        yield {
+            "uri": os.environ["MLFLOW_TRACKING_URI"],
+            "faces": (v1.version, v2.version),
+            "props": props.version,
+            "folder": folder,
+        }
     finally:
         if saved is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -92,7 +96,9 @@ def test_registration_sets_candidate_and_stamps_the_version(registry):
     assert (v1, v2) == ("1", "2")
     assert aliases(get_model(client(), "faces-mtcnn")) == {"candidate": "2"}
     assert [(m.stage, m.version, m.previous, m.kind) for m in moves("faces-mtcnn")] == [
-        ("candidate", "1", None, "register"), ("candidate", "2", "1", "register")]
+        ("candidate", "1", None, "register"),
+        ("candidate", "2", "1", "register"),
+    ]
     from registry.bundle import read_bundle
 
     entry = read_bundle(download_bundle("faces-mtcnn", v2, registry["folder"] / "dl"))[0]
@@ -157,16 +163,22 @@ def test_gate_refuses_each_missing_piece_with_its_own_message(registry, gate_wal
     refusals = gate_walk["refusals"]
     missing = refusals["no review"]
     assert len(missing) == 1 and "no impact review" in missing[0] and "recall >= 0.8" in missing[0]
-    assert refusals["prototype"] == ["the impact review's decision is 'prototype' (revision 1), "
-                                     "production needs 'productionise'"]
+    assert refusals["prototype"] == [
+        "the impact review's decision is 'prototype' (revision 1), production needs 'productionise'"
+    ]
     assert refusals["no recall"] == ["the review has no 'recall' metric; production requires recall >= 0.8"]
     missing = refusals["invest, low recall"]
-    assert len(missing) == 2 and "'invest'" in missing[0] and missing[1] == \
-        "recall = 0.5 is below the production threshold 0.8"
+    assert (
+        len(missing) == 2
+        and "'invest'" in missing[0]
+        and missing[1] == "recall = 0.5 is below the production threshold 0.8"
+    )
     first = gate_walk["first"]
     assert first.holder == v1 and not first.move.forced and first.move.review
-    assert refusals["no comparison"] == [f"no champion/challenger comparison with production version {v1}: run "
-                                         f"`idaas models compare faces-mtcnn {v1} {v2} --images DIR`"]
+    assert refusals["no comparison"] == [
+        f"no champion/challenger comparison with production version {v1}: run "
+        f"`idaas models compare faces-mtcnn {v1} {v2} --images DIR`"
+    ]
     faces = next(t for t in gate_walk["comparison"].tasks if t.task == "faces")
     assert faces.compared == 4 and 0.0 <= faces.agreement <= 1.0
     # a detector tuned for faces over 100 px misses the ~35 px faces on bus.jpg: the comparison must say so
@@ -188,12 +200,19 @@ def test_rollback_restores_the_previous_production_version_and_history_lists_eve
     promote("faces-mtcnn", v2, "staging", reason="keep testing")
     records = moves("faces-mtcnn")
     assert [(m.stage, m.previous, m.version, m.kind) for m in records] == [
-        ("candidate", None, "1", "register"), ("candidate", "1", "2", "register"),
-        ("production", None, "1", "promote"), ("production", "1", "2", "promote"),
-        ("production", "2", "1", "rollback"), ("staging", None, "2", "promote")]
+        ("candidate", None, "1", "register"),
+        ("candidate", "1", "2", "register"),
+        ("production", None, "1", "promote"),
+        ("production", "1", "2", "promote"),
+        ("production", "2", "1", "rollback"),
+        ("staging", None, "2", "promote"),
+    ]
     assert all(m.who and m.when for m in records)
     assert [m.why for m in records if m.stage == "production"] == [
-        "first production face detector", "better recall", "v2 misses small faces"]
+        "first production face detector",
+        "better recall",
+        "v2 misses small faces",
+    ]
     assert _state("faces-mtcnn")[0] == {"candidate": "2", "production": "1", "staging": "2"}
 
 
@@ -217,7 +236,11 @@ def test_reviews_keep_every_revision_are_searchable_and_rendered_in_the_descript
 
     v1, v2 = registry["faces"]
     assert [r.review.decision for r in revisions("faces-mtcnn", v1)] == [
-        "prototype", "productionise", "invest", "productionise"]
+        "prototype",
+        "productionise",
+        "invest",
+        "productionise",
+    ]
     productionise = [(n, v) for n, v, _ in list_reviews(decision="productionise")]
     assert productionise == [("faces-mtcnn", v1), ("faces-mtcnn", v2)]
     assert list_reviews(decision="prototype") == []  # v1's latest revision is no longer a prototype
@@ -233,8 +256,9 @@ def test_reviews_keep_every_revision_are_searchable_and_rendered_in_the_descript
 
 
 def _idaas(*args: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "idaas", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "idaas", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_cli_bad_input_exits_non_zero_with_one_plain_line(registry, tmp_path):
@@ -248,10 +272,14 @@ def test_cli_bad_input_exits_non_zero_with_one_plain_line(registry, tmp_path):
         "missing version": (["models", "promote", "faces-mtcnn", "--to", "staging"], "Missing argument"),
         "absent version": (["models", "show", "faces-mtcnn", "99"], "has no version 99"),
         "unknown stage": (["models", "promote", "faces-mtcnn", v1, "--to", "prod"], "unknown stage"),
-        "malformed yaml": (["reviews", "set", "faces-mtcnn", v1, "--file", str(tmp_path / "broken.yaml")],
-                           "not valid YAML"),
-        "invalid review": (["reviews", "set", "faces-mtcnn", v1, "--file", str(tmp_path / "wrong.yaml")],
-                           "not a valid impact review"),
+        "malformed yaml": (
+            ["reviews", "set", "faces-mtcnn", v1, "--file", str(tmp_path / "broken.yaml")],
+            "not valid YAML",
+        ),
+        "invalid review": (
+            ["reviews", "set", "faces-mtcnn", v1, "--file", str(tmp_path / "wrong.yaml")],
+            "not a valid impact review",
+        ),
         "unknown catalog name": (["models", "register", "mystery"], "not in the catalog"),
     }
     procs = {label: _idaas(*args, env=env) for label, (args, _) in cases.items()}

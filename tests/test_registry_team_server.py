@@ -69,21 +69,38 @@ def postgres():
     env = {**os.environ, "PGPASSWORD": PG_PASSWORD, "LC_ALL": "C"}
 
     def pg(tool: str, *args: str) -> None:
-        done = subprocess.run([*as_user, str(bin_dir / tool), *args], env=env, capture_output=True, text=True,
-                              timeout=120, cwd=folder)
+        done = subprocess.run(
+            [*as_user, str(bin_dir / tool), *args], env=env, capture_output=True, text=True, timeout=120, cwd=folder
+        )
         assert done.returncode == 0, (tool, done.stdout[-2000:], done.stderr[-2000:])
 
     pg("initdb", "-D", str(data), "-U", PG_USER, "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8")
-    pg("pg_ctl", "-D", str(data), "-l", str(folder / "postgres.log"), "-w", "-t", "60",
-       "-o", f"-h 127.0.0.1 -p {port} -k {folder} -c max_connections=200", "start")
+    pg(
+        "pg_ctl",
+        "-D",
+        str(data),
+        "-l",
+        str(folder / "postgres.log"),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        f"-h 127.0.0.1 -p {port} -k {folder} -c max_connections=200",
+        "start",
+    )
     try:
         for db in ("mlflow", "mlflow_auth"):
             pg("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", PG_USER, db)
         # psycopg2 named explicitly: SQLAlchemy's default PostgreSQL driver is now psycopg 3
         yield {"port": port, "uri": lambda db: f"postgresql+psycopg2://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{port}/{db}"}
     finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], env=env,
-                       capture_output=True, timeout=120, cwd=folder)
+        subprocess.run(
+            [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            cwd=folder,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -99,17 +116,37 @@ def auth_server(tmp_path_factory, postgres):
         f"admin_password = {ADMIN[1]}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
         # check each password hash once a minute, not on every artifact upload (PBKDF2 is slow on purpose)
-        "auth_cache_ttl_seconds = 60\n")
+        "auth_cache_ttl_seconds = 60\n"
+    )
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "MLFLOW_REGISTRY"))}
     env |= {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_FLASK_SERVER_SECRET_KEY": "idaas-test-secret"}
     mlflow_cli = Path(sys.executable).parent / "mlflow"
     log = (folder / "server.log").open("w")
     proc = subprocess.Popen(
-        [str(mlflow_cli), "server", "--app-name", "basic-auth", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2", "--backend-store-uri", postgres["uri"]("mlflow"),
-         "--serve-artifacts", "--artifacts-destination", str(folder / "artifacts")],
-        env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(mlflow_cli),
+            "server",
+            "--app-name",
+            "basic-auth",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--backend-store-uri",
+            postgres["uri"]("mlflow"),
+            "--serve-artifacts",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+        ],
+        env=env,
+        cwd=folder,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 240
@@ -136,13 +173,13 @@ def auth_server(tmp_path_factory, postgres):
 
 
 def _idaas(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "idaas", *args], env=env, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run([sys.executable, "-m", "idaas", *args], env=env, capture_output=True, text=True, timeout=600)
 
 
 def _start(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "idaas", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "idaas", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _together(runs: dict[str, list[str]], env_for) -> dict[str, tuple[int, str, str]]:
@@ -153,17 +190,26 @@ def _together(runs: dict[str, list[str]], env_for) -> dict[str, tuple[int, str, 
 
 def _as(user: tuple[str, str], server: dict, home: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "MLFLOW_REGISTRY"))}
-    return env | {"MLFLOW_TRACKING_URI": server["url"], "MLFLOW_TRACKING_USERNAME": user[0],
-                  "MLFLOW_TRACKING_PASSWORD": user[1], "IDAAS_HOME": str(home)}
+    return env | {
+        "MLFLOW_TRACKING_URI": server["url"],
+        "MLFLOW_TRACKING_USERNAME": user[0],
+        "MLFLOW_TRACKING_PASSWORD": user[1],
+        "IDAAS_HOME": str(home),
+    }
 
 
 def _review_file(tmp_path: Path, **metrics: float) -> Path:
     review = tmp_path / "review.yaml"
     # the template holds placeholders that `reviews set` refuses: a filled-in review, as a person writes it
-    data = {"question": "Which photos are too dark to show?", "business_metric": "photos hidden per day",
-            "expected_impact": {"low": 1.0, "high": 3.0, "unit": "% fewer complaints"},
-            "evaluation": {"dataset": "profile-photos-sample", "version": "dvc:3f2a9c1", "size": 200},
-            "risks": [], "reviewer": "Ada Reviewer", "date": "2026-01-15"}
+    data = {
+        "question": "Which photos are too dark to show?",
+        "business_metric": "photos hidden per day",
+        "expected_impact": {"low": 1.0, "high": 3.0, "unit": "% fewer complaints"},
+        "evaluation": {"dataset": "profile-photos-sample", "version": "dvc:3f2a9c1", "size": 200},
+        "risks": [],
+        "reviewer": "Ada Reviewer",
+        "date": "2026-01-15",
+    }
     review.write_text(yaml.safe_dump({**data, "decision": "productionise", "metrics": metrics}))
     return review
 
@@ -175,9 +221,11 @@ def test_admin_registers_reviews_promotes_and_a_read_user_cannot_promote(auth_se
     reader = _as(READER, auth_server, tmp_path / "reader-home")
     review = _review_file(tmp_path)
 
-    steps = [["models", "register", "properties"],
-             ["reviews", "set", "properties", "1", "--file", str(review)],
-             ["models", "promote", "properties", "1", "--to", "production", "--reason", "team review passed"]]
+    steps = [
+        ["models", "register", "properties"],
+        ["reviews", "set", "properties", "1", "--file", str(review)],
+        ["models", "promote", "properties", "1", "--to", "production", "--reason", "team review passed"],
+    ]
     outputs = []
     for args in steps:
         done = _idaas(args, admin)
@@ -194,11 +242,15 @@ def test_admin_registers_reviews_promotes_and_a_read_user_cannot_promote(auth_se
     AuthServiceClient(auth_server["url"]).create_user(*READER)
 
     # the READ user's two writes are refused; its reads work (run side by side: none writes)
-    done = _together({
-        "promote": ["models", "promote", "properties", "1", "--to", "staging", "--reason", "sneaky"],
-        "review": ["reviews", "set", "properties", "1", "--file", str(review)],
-        "list": ["models", "list", "--json"],
-        "audit": ["audit"]}, lambda label: reader)
+    done = _together(
+        {
+            "promote": ["models", "promote", "properties", "1", "--to", "staging", "--reason", "sneaky"],
+            "review": ["reviews", "set", "properties", "1", "--file", str(review)],
+            "list": ["models", "list", "--json"],
+            "audit": ["audit"],
+        },
+        lambda label: reader,
+    )
     for label in ("promote", "review"):
         rc, out, err = done[label]
         lines = [line for line in err.splitlines() if line.strip()]
@@ -212,13 +264,20 @@ def test_admin_registers_reviews_promotes_and_a_read_user_cannot_promote(auth_se
     assert done["audit"][0] == 0, done["audit"]  # what the READ user sees verifies end to end
 
     # nothing of the refused writes was recorded; who did what is the authenticated admin
-    done = _together({"history": ["models", "history", "properties", "--json"],
-                      "reviews": ["reviews", "show", "properties", "1", "--revisions", "--json"]}, lambda label: reader)
+    done = _together(
+        {
+            "history": ["models", "history", "properties", "--json"],
+            "reviews": ["reviews", "show", "properties", "1", "--revisions", "--json"],
+        },
+        lambda label: reader,
+    )
     assert all(rc == 0 for rc, _, _ in done.values()), done
     assert [r["recorded_by"] for r in json.loads(done["reviews"][1])] == ["admin"]
     moves = json.loads(done["history"][1])
     assert [(m["stage"], m["version"], m["who"]) for m in moves] == [
-        ("candidate", "1", "admin"), ("production", "1", "admin")]
+        ("candidate", "1", "admin"),
+        ("production", "1", "admin"),
+    ]
     assert moves[1]["why"] == "team review passed" and moves[1]["review"]
     assert row["aliases"] == {"candidate": "1", "production": "1"}
 
@@ -228,21 +287,34 @@ def test_two_processes_registering_at_once_get_distinct_gap_free_numbers_from_th
     specs = []
     for n in range(3):
         spec = tmp_path / f"spec-{n}.yaml"
-        spec.write_text(yaml.safe_dump({"name": "race-numbers", "task": "properties", "family": "properties",
-                                        "options": {"defaults": {"colors": n + 2}}}))
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "race-numbers",
+                    "task": "properties",
+                    "family": "properties",
+                    "options": {"defaults": {"colors": n + 2}},
+                }
+            )
+        )
         specs.append(spec)
     admin = _as(ADMIN, auth_server, tmp_path / "admin-home")
     first = _idaas(["models", "register", "race-numbers", "--spec", str(specs[0])], admin)
     assert first.returncode == 0, first.stderr[-3000:]
     # two processes with their own data directories (two machines: no shared file lock)
-    done = _together({f"p{n}": ["models", "register", "race-numbers", "--spec", str(specs[n])] for n in (1, 2)},
-                     lambda label: _as(ADMIN, auth_server, tmp_path / f"home-{label}"))
+    done = _together(
+        {f"p{n}": ["models", "register", "race-numbers", "--spec", str(specs[n])] for n in (1, 2)},
+        lambda label: _as(ADMIN, auth_server, tmp_path / f"home-{label}"),
+    )
     assert all(rc == 0 for rc, _, _ in done.values()), done
     numbers = sorted(int(out.split("version ")[1].split()[0]) for _, out, _ in done.values())
     assert numbers == [2, 3], done
 
-    for var, value in (("MLFLOW_TRACKING_URI", auth_server["url"]), ("MLFLOW_TRACKING_USERNAME", ADMIN[0]),
-                       ("MLFLOW_TRACKING_PASSWORD", ADMIN[1])):
+    for var, value in (
+        ("MLFLOW_TRACKING_URI", auth_server["url"]),
+        ("MLFLOW_TRACKING_USERNAME", ADMIN[0]),
+        ("MLFLOW_TRACKING_PASSWORD", ADMIN[1]),
+    ):
         os.environ[var] = value
     try:
         from registry import store
@@ -283,18 +355,36 @@ def test_two_processes_promoting_at_once_on_the_team_server_end_consistent(auth_
     review = _review_file(tmp_path)
     for n in (1, 2):
         spec = tmp_path / f"spec-{n}.yaml"
-        spec.write_text(yaml.safe_dump({"name": "race-promote", "task": "properties", "family": "properties",
-                                        "options": {"defaults": {"colors": n + 2}}}))
-        for args in (["models", "register", "race-promote", "--spec", str(spec)],
-                     ["reviews", "set", "race-promote", str(n), "--file", str(review)]):
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "race-promote",
+                    "task": "properties",
+                    "family": "properties",
+                    "options": {"defaults": {"colors": n + 2}},
+                }
+            )
+        )
+        for args in (
+            ["models", "register", "race-promote", "--spec", str(spec)],
+            ["reviews", "set", "race-promote", str(n), "--file", str(review)],
+        ):
             done = _idaas(args, admin)
             assert done.returncode == 0, (args, done.stderr[-3000:])
     script = tmp_path / "promoter.py"
     script.write_text(_PROMOTER)
     start = time.time() + 10  # both have imported MLflow by then
-    procs = [subprocess.Popen([sys.executable, str(script), "race-promote", v, str(start), "4"],
-                              env=_as(ADMIN, auth_server, tmp_path / f"home-{v}"), cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for v in ("1", "2")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), "race-promote", v, str(start), "4"],
+            env=_as(ADMIN, auth_server, tmp_path / f"home-{v}"),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v in ("1", "2")
+    ]
     recorded = {}
     for version, proc in zip(("1", "2"), procs):
         out, err = proc.communicate(timeout=600)
@@ -302,9 +392,14 @@ def test_two_processes_promoting_at_once_on_the_team_server_end_consistent(auth_
         recorded[version] = int(out.split()[-1])
     assert recorded["1"] >= 1 and recorded["2"] >= 1
 
-    done = _together({"history": ["models", "history", "race-promote", "--stage", "production", "--json"],
-                      "show": ["models", "show", "race-promote", "--json"],
-                      "audit": ["audit", "race-promote"]}, lambda label: admin)
+    done = _together(
+        {
+            "history": ["models", "history", "race-promote", "--stage", "production", "--json"],
+            "show": ["models", "show", "race-promote", "--json"],
+            "audit": ["audit", "race-promote"],
+        },
+        lambda label: admin,
+    )
     production = json.loads(done["history"][1])
     assert sorted(m["version"] for m in production) == sorted(["1"] * recorded["1"] + ["2"] * recorded["2"])
     shown = json.loads(done["show"][1])

@@ -97,8 +97,15 @@ def test_crops_train_derive_review_promote_route_serve(idaas_home, photos, tmp_p
         stem = Path(name).stem
         picture.save(photos_dir / f"{stem}.png")
         ImageOps.mirror(picture).save(photos_dir / f"{stem}-mirror.png")
-    done = _idaas("faces", "crops", str(photos_dir), "-o", str(tmp_path / "crops"),
-                  "--model", f"models:/faces-mtcnn/{base.version}")
+    done = _idaas(
+        "faces",
+        "crops",
+        str(photos_dir),
+        "-o",
+        str(tmp_path / "crops"),
+        "--model",
+        f"models:/faces-mtcnn/{base.version}",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "12 faces from 8 images" in done.stdout
     counts = _labelled_folder(tmp_path / "crops", tmp_path / "labelled")
@@ -108,22 +115,40 @@ def test_crops_train_derive_review_promote_route_serve(idaas_home, photos, tmp_p
     pipeline = tmp_path / "pipeline"
     pipeline.mkdir()
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["classify"].update(source=str(tmp_path / "labelled"), train_per_class=None, test_per_class=None,
-                                      val_fraction=0.15, test_fraction=0.25)
+    params["data"]["classify"].update(
+        source=str(tmp_path / "labelled"),
+        train_per_class=None,
+        test_per_class=None,
+        val_fraction=0.15,
+        test_fraction=0.25,
+    )
     params["classifier"].update(name=CLASSIFIER, image_size=32, epochs=1, batch_size=16)
     params["registration"]["classifier"].update(question="Does a face wear sunglasses?", thresholds={})
     (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", "import json\n" + STAGES], cwd=pipeline, env=env,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-c", "import json\n" + STAGES],
+        cwd=pipeline,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     registered = json.loads(done.stdout.strip().splitlines()[-1])
     clf_review = current_review(CLASSIFIER, registered["version"]).review
     assert "top1_accuracy" in clf_review.metrics
 
     # 3. derive: a faces version carrying the classifier, with a draft review of its figures
-    done = _idaas("models", "derive", "faces-mtcnn", "--base", base.version,
-                  "--attribute", f"sunglasses=models:/{CLASSIFIER}@candidate")
+    done = _idaas(
+        "models",
+        "derive",
+        "faces-mtcnn",
+        "--base",
+        base.version,
+        "--attribute",
+        f"sunglasses=models:/{CLASSIFIER}@candidate",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     found = re.search(r"registered models:/faces-mtcnn/(\d+) \(@candidate\)", done.stdout)
     assert found, done.stdout
@@ -135,8 +160,12 @@ def test_crops_train_derive_review_promote_route_serve(idaas_home, photos, tmp_p
 
     # 4. a reviewer completes the review; the gate lets it through to production
     completed = draft.model_dump(mode="json")
-    completed.update(decision="productionise", reviewer="loop test", business_metric="test only",
-                     notes="synthetic lenses: exercises the loop, measures nothing about real-world accuracy")
+    completed.update(
+        decision="productionise",
+        reviewer="loop test",
+        business_metric="test only",
+        notes="synthetic lenses: exercises the loop, measures nothing about real-world accuracy",
+    )
     completed["metrics"]["recall"] = _measured_face_recall("faces-mtcnn", derived)
     set_review("faces-mtcnn", derived, completed)
     promote("faces-mtcnn", derived, "staging", reason="loop test")
@@ -148,9 +177,11 @@ def test_crops_train_derive_review_promote_route_serve(idaas_home, photos, tmp_p
     assert plan.members["faces"] == ("faces-mtcnn", derived)
     bus = photos["bus.jpg"].read_bytes()
     direct = mlflow.pyfunc.load_model(f"models:/faces-mtcnn/{derived}").predict(
-        pd.DataFrame({"id": ["bus"], "image": [bus]}))[0]["faces"]["faces"]
+        pd.DataFrame({"id": ["bus"], "image": [bus]})
+    )[0]["faces"]["faces"]
     heuristic = mlflow.pyfunc.load_model(f"models:/faces-mtcnn/{base.version}").predict(
-        pd.DataFrame({"id": ["bus"], "image": [bus]}))[0]["faces"]["faces"]
+        pd.DataFrame({"id": ["bus"], "image": [bus]})
+    )[0]["faces"]["faces"]
     with running_server(f"models:/{ROUTER}/{router.version}") as url:
         (answer,) = IdaasClient(url).annotate([bus], ids=["bus"], tasks="faces")
     assert answer.models["faces"] == f"faces-mtcnn/{derived}"

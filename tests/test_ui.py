@@ -40,8 +40,13 @@ def ui(tmp_path_factory):
     register_spec(ModelSpec(name="ui-props", task="properties", family="properties"))
     port = _free_port()
     log = (folder / "ui.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "idaas", "ui", "--port", str(port)], env=os.environ.copy(),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "idaas", "ui", "--port", str(port)],
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 180

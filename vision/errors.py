@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(str, Enum):  # noqa: UP042 - StrEnum would change str(code) in log lines
     # Image input (vision.image_input)
     EMPTY_INPUT = "empty_input"
     INVALID_BASE64 = "invalid_base64"

@@ -58,12 +58,14 @@ class QualityFloors:
         if unknown:
             raise ValueError(f"unknown abstention check(s) {unknown}; known: {', '.join(ABSTENTION_CODES)}")
         defaults = cls()
-        return cls(checks=checks,
-                   min_eye_distance=float(attributes.get("min_eye_distance", defaults.min_eye_distance)),
-                   min_face_px=float(attributes.get("min_face_px", defaults.min_face_px)),
-                   min_chroma=float(attributes.get("min_chroma", defaults.min_chroma)),
-                   min_luma_std=float(attributes.get("min_luma_std", defaults.min_luma_std)),
-                   min_confidence=float(attributes.get("min_confidence", defaults.min_confidence)))
+        return cls(
+            checks=checks,
+            min_eye_distance=float(attributes.get("min_eye_distance", defaults.min_eye_distance)),
+            min_face_px=float(attributes.get("min_face_px", defaults.min_face_px)),
+            min_chroma=float(attributes.get("min_chroma", defaults.min_chroma)),
+            min_luma_std=float(attributes.get("min_luma_std", defaults.min_luma_std)),
+            min_confidence=float(attributes.get("min_confidence", defaults.min_confidence)),
+        )
 
 
 def _landmarks_hidden(box: np.ndarray, points: np.ndarray, width: int, height: int) -> bool:
@@ -97,7 +99,7 @@ def abstention(image: np.ndarray, box: np.ndarray, points: np.ndarray, floors: Q
             return "face_too_small"
     if "occluded_landmarks" in checks and _landmarks_hidden(box, points, width, height):
         return "occluded_landmarks"
-    crop = image[max(0, int(y1)):max(0, int(y2)), max(0, int(x1)):max(0, int(x2))].astype(np.float32)
+    crop = image[max(0, int(y1)) : max(0, int(y2)), max(0, int(x1)) : max(0, int(x2))].astype(np.float32)
     if crop.size == 0:
         return "occluded_landmarks"
     if "grayscale" in checks and float((crop.max(axis=2) - crop.min(axis=2)).mean()) < floors.min_chroma:

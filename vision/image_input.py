@@ -125,8 +125,12 @@ def _read_path(path: Path, max_bytes: int) -> bytes:
         raise _fail(ErrorCode.UNREADABLE_FILE, f"cannot read {path}: {exc.strerror}") from None
 
 
-def load_bytes(source: bytes | bytearray | memoryview | str | os.PathLike, *, allow_path: bool = False,
-               settings: Settings | None = None) -> bytes:
+def load_bytes(
+    source: bytes | bytearray | memoryview | str | os.PathLike,
+    *,
+    allow_path: bool = False,
+    settings: Settings | None = None,
+) -> bytes:
     """Turn any accepted source into the file's bytes, enforcing the byte limit."""
     s = settings or get_settings()
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -156,7 +160,7 @@ def _looks_like_path(text: str) -> bool:
 
 def _sniff(data: bytes) -> str | None:
     for magic, offset, name in _KNOWN_SIGNATURES:
-        if data[offset:offset + len(magic)] == magic:
+        if data[offset : offset + len(magic)] == magic:
             return name
     head = data[:512].lstrip().lower()
     if head.startswith((b"<svg", b"<?xml")) and b"<svg" in data[:4096].lower():
@@ -173,8 +177,10 @@ def _open(data: bytes) -> Image.Image:
         # lets that ImportError escape. Either way the data was not recognised.
         known = _sniff(data)
         if known:
-            raise _fail(ErrorCode.UNSUPPORTED_FORMAT,
-                        f"{known} is not a supported image format; send {', '.join(ACCEPTED_FORMATS)}") from None
+            raise _fail(
+                ErrorCode.UNSUPPORTED_FORMAT,
+                f"{known} is not a supported image format; send {', '.join(ACCEPTED_FORMATS)}",
+            ) from None
         raise _fail(ErrorCode.NOT_AN_IMAGE, "the data is not an image (no known image format was recognised)") from None
     except Image.DecompressionBombError:
         raise _fail(ErrorCode.TOO_MANY_PIXELS, "the image has too many pixels") from None
@@ -215,8 +221,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_image(source, *, min_side: int | None = None, allow_path: bool = False,
-                 settings: Settings | None = None) -> DecodedImage:
+def decode_image(
+    source, *, min_side: int | None = None, allow_path: bool = False, settings: Settings | None = None
+) -> DecodedImage:
     """Decode one image through every check of the door.
 
     ``min_side``: the shorter side the models need. JPEGs are then decoded with the
@@ -229,12 +236,16 @@ def decode_image(source, *, min_side: int | None = None, allow_path: bool = Fals
     fmt = img.format or "unknown"
     raw_w, raw_h = img.size
     if raw_w * raw_h > s.max_image_pixels:
-        raise _fail(ErrorCode.TOO_MANY_PIXELS,
-                    f"the image is {raw_w}x{raw_h} = {raw_w * raw_h} pixels, over the limit of {s.max_image_pixels}")
+        raise _fail(
+            ErrorCode.TOO_MANY_PIXELS,
+            f"the image is {raw_w}x{raw_h} = {raw_w * raw_h} pixels, over the limit of {s.max_image_pixels}",
+        )
     width, height = _upright_size(img)
     if min(width, height) < s.min_image_side:
-        raise _fail(ErrorCode.IMAGE_TOO_SMALL,
-                    f"the image is {width}x{height}; both sides must be at least {s.min_image_side} px")
+        raise _fail(
+            ErrorCode.IMAGE_TOO_SMALL,
+            f"the image is {width}x{height}; both sides must be at least {s.min_image_side} px",
+        )
     if getattr(img, "is_animated", False):
         img.seek(0)  # the first frame stands for an animation
     if min_side and fmt in ("JPEG", "MPO") and min(raw_w, raw_h) > 2 * min_side:

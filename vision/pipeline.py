@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from vision.adapters.base import Adapter
 from vision.adapters.describe import Describer
@@ -85,19 +86,30 @@ class Pipeline:
         if problems:
             raise BadRequestError("; ".join(problems))
 
-    def plan(self, count: int, tasks: str | Sequence[str] | None = None,
-             row_tasks: Sequence[str | None] | None = None, params: Mapping[str, Any] | None = None
-             ) -> list[list[str]]:
+    def plan(
+        self,
+        count: int,
+        tasks: str | Sequence[str] | None = None,
+        row_tasks: Sequence[str | None] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> list[list[str]]:
         """Each row's task list (a row's own ``tasks`` overrides the request's), with params checked."""
         default_tasks = parse_tasks(tasks, self.tasks)
         per_row = [parse_tasks(rt, self.tasks) if rt else default_tasks for rt in (row_tasks or [None] * count)]
         self.validate_params(sorted({t for ts in per_row for t in ts}), dict(params or {}))
         return per_row
 
-    def annotate(self, sources: Sequence[Any], *, ids: Sequence[Any] | None = None,
-                 tasks: str | Sequence[str] | None = None, row_tasks: Sequence[str | None] | None = None,
-                 params: Mapping[str, Any] | None = None, allow_path: bool = False,
-                 deadline: float | None = None) -> list[ImageAnswer]:
+    def annotate(
+        self,
+        sources: Sequence[Any],
+        *,
+        ids: Sequence[Any] | None = None,
+        tasks: str | Sequence[str] | None = None,
+        row_tasks: Sequence[str | None] | None = None,
+        params: Mapping[str, Any] | None = None,
+        allow_path: bool = False,
+        deadline: float | None = None,
+    ) -> list[ImageAnswer]:
         """Decode and answer every image; a bad image fails its own row only.
 
         On a server (enforce_request_limits) the decoded pixels of one request are bounded by
@@ -115,14 +127,23 @@ class Pipeline:
                 continue
             held += image.image.width * image.image.height
             if budget is not None and held > budget:
-                raise BadRequestError(f"the request's images decode to more than {budget} pixels; send fewer "
-                                      "or smaller images per request", ErrorCode.REQUEST_TOO_LARGE)
+                raise BadRequestError(
+                    f"the request's images decode to more than {budget} pixels; send fewer "
+                    "or smaller images per request",
+                    ErrorCode.REQUEST_TOO_LARGE,
+                )
             decoded.append(image)
         return self.annotate_decoded(decoded, per_row, ids=ids, params=params, deadline=deadline)
 
-    def annotate_decoded(self, images: Sequence[DecodedImage | IdaasError], per_row: Sequence[Sequence[str]], *,
-                         ids: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
-                         deadline: float | None = None) -> list[ImageAnswer]:
+    def annotate_decoded(
+        self,
+        images: Sequence[DecodedImage | IdaasError],
+        per_row: Sequence[Sequence[str]],
+        *,
+        ids: Sequence[Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
+    ) -> list[ImageAnswer]:
         """Answer images decoded beforehand (batch scoring decodes in parallel threads).
 
         A server refuses at once when a model's queue is full; every other caller (batch
@@ -143,8 +164,12 @@ class Pipeline:
             if task != "describe" and rows:
                 jobs[task] = rows
         if jobs:
-            outcomes = self.engine.run({task: [decoded[i] for i in rows] for task, rows in jobs.items()}, params,
-                                       deadline=deadline, block=not self.settings.enforce_request_limits)
+            outcomes = self.engine.run(
+                {task: [decoded[i] for i in rows] for task, rows in jobs.items()},
+                params,
+                deadline=deadline,
+                block=not self.settings.enforce_request_limits,
+            )
             for task, rows in jobs.items():
                 for i, result in zip(rows, outcomes[task]):
                     answers[i].models[task] = self.models[task].ref
@@ -179,9 +204,9 @@ def _describe_into(answer: ImageAnswer, adapter: Adapter, decoded: DecodedImage,
         answer.task_errors["describe"] = ErrorInfo(**exc.to_dict())
     except Exception as exc:  # noqa: BLE001 - one image's sentence must not fail the request
         log.exception("describe failed on one image")
-        answer.task_errors["describe"] = ErrorInfo(code=ErrorCode.DESCRIBE_FAILED.value,
-                                                   message=f"the description could not be composed: "
-                                                           f"{type(exc).__name__}")
+        answer.task_errors["describe"] = ErrorInfo(
+            code=ErrorCode.DESCRIBE_FAILED.value, message=f"the description could not be composed: {type(exc).__name__}"
+        )
 
 
 def _id(value: Any) -> str | None:

@@ -111,9 +111,11 @@ class Face(BaseModel):
     score: float
     landmarks: dict[str, Point] = Field(default_factory=dict)
     attributes: dict[str, float | None] = Field(
-        default_factory=dict, description="score in [0, 1] per attribute; null when the scorer abstained")
+        default_factory=dict, description="score in [0, 1] per attribute; null when the scorer abstained"
+    )
     abstentions: dict[str, AbstentionCode] = Field(
-        default_factory=dict, description="why each null attribute was not scored (vision/face_quality.py)")
+        default_factory=dict, description="why each null attribute was not scored (vision/face_quality.py)"
+    )
 
     def state(self, attribute: str, threshold: float = 0.5) -> AttributeState | None:
         """yes / no / unknown (abstained) for one attribute; None when it was not scored at all."""
@@ -125,7 +127,7 @@ class Face(BaseModel):
         return "yes" if value >= threshold else "no"
 
     def attribute_text(self, attribute: str) -> str:
-        """"sunglasses 0.98" or "sunglasses unknown (grayscale)", for people reading summaries."""
+        """ "sunglasses 0.98" or "sunglasses unknown (grayscale)", for people reading summaries."""
         value = self.attributes.get(attribute)
         if value is None:
             return f"{attribute} unknown ({self.abstentions.get(attribute, 'abstained')})"
@@ -152,14 +154,16 @@ class FacesResult(_Result):
                 states.setdefault(attr, Counter())[face.state(attr)] += 1
         key = f"{len(self.faces)} faces" + "".join(
             f"; {attr} " + ", ".join(f"{n} {state}" for state, n in sorted(c.items()))
-            for attr, c in sorted(states.items()))
+            for attr, c in sorted(states.items())
+        )
         return key, _mean([f.score for f in self.faces]), None
 
     def draw(self, painter: Painter) -> None:
         for face in self.faces:
             # Abstentions are drawn as such ("sunglasses ?"), never left to look like a "no".
-            attrs = " ".join(f"{k} ?" if v is None else f"{k} {v:.2f}" for k, v in face.attributes.items()
-                             if v is None or v >= 0.5)
+            attrs = " ".join(
+                f"{k} ?" if v is None else f"{k} {v:.2f}" for k, v in face.attributes.items() if v is None or v >= 0.5
+            )
             painter.box(self.task, face.box, f"face {face.score:.2f} {attrs}".strip())
             painter.dots(self.task, list(face.landmarks.values()))
 
@@ -229,12 +233,17 @@ class PropertiesResult(_Result):
 
     def summary(self) -> list[str]:
         colours = " ".join(c.hex for c in self.dominant_colors[:3])
-        return [f"brightness {self.brightness:.2f}, contrast {self.contrast:.2f}, sharpness {self.sharpness:.4f}, "
-                f"colours {colours}"]
+        return [
+            f"brightness {self.brightness:.2f}, contrast {self.contrast:.2f}, sharpness {self.sharpness:.4f}, "
+            f"colours {colours}"
+        ]
 
     def comparison_key(self) -> ComparisonKey:
-        return (f"brightness {self.brightness:.2f}, contrast {self.contrast:.2f}, "
-                f"sharpness {self.sharpness:.4f}"), None, None
+        return (
+            (f"brightness {self.brightness:.2f}, contrast {self.contrast:.2f}, sharpness {self.sharpness:.4f}"),
+            None,
+            None,
+        )
 
 
 class DescribeResult(_Result):
@@ -248,13 +257,31 @@ class DescribeResult(_Result):
         return self.text, None, None
 
 
-TaskResult = (ClassifyResult | ZeroShotResult | DetectResult | FacesResult | CaptionResult | OcrResult
-              | EmbedResult | PropertiesResult | DescribeResult)
+TaskResult = (
+    ClassifyResult
+    | ZeroShotResult
+    | DetectResult
+    | FacesResult
+    | CaptionResult
+    | OcrResult
+    | EmbedResult
+    | PropertiesResult
+    | DescribeResult
+)
 
 RESULT_TYPES: dict[str, type[_Result]] = {
     cls.task: cls
-    for cls in (ClassifyResult, ZeroShotResult, DetectResult, FacesResult, CaptionResult, OcrResult,
-                EmbedResult, PropertiesResult, DescribeResult)
+    for cls in (
+        ClassifyResult,
+        ZeroShotResult,
+        DetectResult,
+        FacesResult,
+        CaptionResult,
+        OcrResult,
+        EmbedResult,
+        PropertiesResult,
+        DescribeResult,
+    )
 }
 TASKS: tuple[str, ...] = tuple(RESULT_TYPES)
 
@@ -299,6 +326,12 @@ class ImageAnswer(BaseModel):
             else:
                 results[task] = cls_.model_validate(value)  # type: ignore[assignment]  # cls_ is one of TaskResult
         error = row.get("error")
-        return cls(id=row.get("id"), width=row.get("width"), height=row.get("height"), results=results,
-                   task_errors=task_errors, models=row.get("models") or {},
-                   error=ErrorInfo(**error) if error else None)
+        return cls(
+            id=row.get("id"),
+            width=row.get("width"),
+            height=row.get("height"),
+            results=results,
+            task_errors=task_errors,
+            models=row.get("models") or {},
+            error=ErrorInfo(**error) if error else None,
+        )

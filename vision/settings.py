@@ -41,15 +41,22 @@ class Settings(BaseSettings):
 
     # The engine (vision/engine): one worker per model, batching across requests.
     max_batch: int = Field(32, ge=1, description="most images one model runs in one batch (spec option max_batch)")
-    max_wait_ms: float = Field(5.0, ge=0, description="how long a worker waits for more images before running "
-                                                      "a partial batch (spec option max_wait_ms)")
-    queue_size: int = Field(256, ge=1, description="images one model may have queued; a server refuses more "
-                                                   "with 'overloaded'")
+    max_wait_ms: float = Field(
+        5.0,
+        ge=0,
+        description="how long a worker waits for more images before running a partial batch (spec option max_wait_ms)",
+    )
+    queue_size: int = Field(
+        256, ge=1, description="images one model may have queued; a server refuses more with 'overloaded'"
+    )
     model_free_threads: int = Field(2, ge=1, description="worker threads for each model-free CPU task (properties)")
     request_timeout_s: float | None = Field(
-        None, gt=0, validation_alias=AliasChoices("IDAAS_REQUEST_TIMEOUT_S", "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"),
+        None,
+        gt=0,
+        validation_alias=AliasChoices("IDAAS_REQUEST_TIMEOUT_S", "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"),
         description="a request's images still queued after this many seconds are dropped (the scoring "
-                    "server's 504 timeout when it sets one)")
+        "server's 504 timeout when it sets one)",
+    )
 
     # Serving limits, checked before any decoding. Only a server enforces them (`idaas serve`
     # and the container set IDAAS_ENFORCE_REQUEST_LIMITS=1): a notebook or a Spark task
@@ -60,16 +67,22 @@ class Settings(BaseSettings):
     allow_unreviewed: bool = False
     max_images_per_request: int = 32
     max_request_bytes: int = 64 * 1024 * 1024
-    max_request_pixels: int = Field(200_000_000, description="decoded pixels one request may hold (32 large "
-                                                             "photos must not exhaust memory)")
+    max_request_pixels: int = Field(
+        200_000_000, description="decoded pixels one request may hold (32 large photos must not exhaust memory)"
+    )
     # The HTTP front (serving/front) checks these before MLflow parses a body.
     max_json_depth: int = Field(32, ge=4, description="nesting levels a JSON body may have")
-    max_metadata_bytes: int = Field(256 * 1024, description="bytes of a request besides its images (ids, tasks, "
-                                                            "parameters, JSON syntax)")
-    request_log_file: bool = Field(False, description="also write the JSON request log to rotating files "
-                                                      "under <home>/logs/requests/ (it always goes to stderr)")
-    serve_model_uri: str = Field("models:/idaas@production", description="the model each front worker loads "
-                                                                         "(set by `idaas serve -m`)")
+    max_metadata_bytes: int = Field(
+        256 * 1024, description="bytes of a request besides its images (ids, tasks, parameters, JSON syntax)"
+    )
+    request_log_file: bool = Field(
+        False,
+        description="also write the JSON request log to rotating files "
+        "under <home>/logs/requests/ (it always goes to stderr)",
+    )
+    serve_model_uri: str = Field(
+        "models:/idaas@production", description="the model each front worker loads (set by `idaas serve -m`)"
+    )
 
     @property
     def cache_dir(self) -> Path:
@@ -143,7 +156,9 @@ def _install_ultralytics_font(config_dir: Path) -> None:
     tmp = target.with_suffix(".tmp")
     tmp.write_bytes(source.read_bytes())
     tmp.replace(target)
-    (target.parent / "Arial.Unicode.ttf").exists() or (target.parent / "Arial.Unicode.ttf").write_bytes(source.read_bytes())
+    (target.parent / "Arial.Unicode.ttf").exists() or (target.parent / "Arial.Unicode.ttf").write_bytes(
+        source.read_bytes()
+    )
 
 
 def quiet_ultralytics() -> None:

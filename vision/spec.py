@@ -22,8 +22,11 @@ class ModelSpec(BaseModel):
     name: str = Field(description="registered model name, e.g. classify-mobilenet-v2")
     task: str = Field(description="wire name of the task: " + ", ".join(TASKS))
     family: str = Field(description="adapter family, e.g. torchvision, hf-classifier, yolo, mtcnn")
-    weights: str | None = Field(None, description="weight source: local path, hf:ORG/NAME, ultralytics:NAME, "
-                                                  "torchvision:NAME or pack:NAME; None for model-free tasks")
+    weights: str | None = Field(
+        None,
+        description="weight source: local path, hf:ORG/NAME, ultralytics:NAME, "
+        "torchvision:NAME or pack:NAME; None for model-free tasks",
+    )
     labels: list[str] | None = Field(None, description="class names, when the weights do not carry them")
     options: dict[str, Any] = Field(default_factory=dict, description="family options (input size, defaults...)")
     description: str = ""
@@ -41,7 +44,7 @@ class ModelSpec(BaseModel):
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> "ModelSpec":
+    def load(cls, path: Path) -> ModelSpec:
         try:
             return cls.model_validate(yaml.safe_load(Path(path).read_text()))
         except FileNotFoundError:

@@ -33,9 +33,11 @@ from vision.synthetic_lenses import render_lenses
 REAL_LABELS = {"bus.jpg": True, "zidane.jpg": False, "grace_hopper.jpg": False, "astronaut.png": False}
 LFW_FACES = 20
 SEED = 20261129
-SET_DESCRIPTION = ("bundled photos (bus, zidane, grace_hopper, astronaut) and their mirror images; the same "
-                   "four in black and white; the three without sunglasses with synthetic dark lenses "
-                   "(2 seeds); 20 scikit-image lfw_subset face crops")
+SET_DESCRIPTION = (
+    "bundled photos (bus, zidane, grace_hopper, astronaut) and their mirror images; the same "
+    "four in black and white; the three without sunglasses with synthetic dark lenses "
+    "(2 seeds); 20 scikit-image lfw_subset face crops"
+)
 
 # predict(images, ids) -> wire rows (docs/wire-contract.md) with a "faces" answer each.
 Predict = Callable[[list[bytes], list[str]], list[dict]]
@@ -68,8 +70,10 @@ def _lfw_crops() -> list[Image.Image]:
     import skimage
 
     crops = np.load(Path(skimage.__file__).parent / "data" / "lfw_subset.npy")[:LFW_FACES]
-    return [Image.fromarray((c * 255).astype(np.uint8)).resize((100, 100), Image.Resampling.BICUBIC).convert("RGB")
-            for c in crops]
+    return [
+        Image.fromarray((c * 255).astype(np.uint8)).resize((100, 100), Image.Resampling.BICUBIC).convert("RGB")
+        for c in crops
+    ]
 
 
 def build_set(predict: Predict) -> list[Labelled]:
@@ -86,8 +90,9 @@ def build_set(predict: Predict) -> list[Labelled]:
         items.append(Labelled(f"real/{name}", "real", _png(picture), boxes, wearing))
         mirrored = [[picture.width - b[2], b[1], picture.width - b[0], b[3]] for b in boxes]
         items.append(Labelled(f"real/mirror-{name}", "real", _png(ImageOps.mirror(picture)), mirrored, wearing))
-        items.append(Labelled(f"black-white/{name}", "black-white",
-                              _png(picture.convert("L").convert("RGB")), boxes, wearing))
+        items.append(
+            Labelled(f"black-white/{name}", "black-white", _png(picture.convert("L").convert("RGB")), boxes, wearing)
+        )
         if not wearing:
             for n in range(2):
                 lensed = render_lenses(picture, [f["landmarks"] for f in faces], rng)
@@ -124,12 +129,21 @@ def evaluate(predict: Predict, attribute: str = "sunglasses", threshold: float =
         tp = sum(1 for w, s in answered if w and s >= threshold)
         fp = sum(1 for w, s in answered if not w and s >= threshold)
         fn = sum(1 for w, s in answered if w and s < threshold)
-        return {"faces": len(chosen), "answered": len(answered),
-                "positives": sum(1 for _, w, _ in chosen if w),
-                "precision": round(tp / (tp + fp), 4) if tp + fp else None,
-                "recall": round(tp / (tp + fn), 4) if tp + fn else None,
-                "abstention_rate": round(1 - len(answered) / len(chosen), 4) if chosen else None}
+        return {
+            "faces": len(chosen),
+            "answered": len(answered),
+            "positives": sum(1 for _, w, _ in chosen if w),
+            "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+            "recall": round(tp / (tp + fn), 4) if tp + fn else None,
+            "abstention_rate": round(1 - len(answered) / len(chosen), 4) if chosen else None,
+        }
 
     parts = sorted({p for p, _, _ in outcomes})
-    return {"set": SET_DESCRIPTION, "images": len(items), "faces_missed": missed, "threshold": threshold,
-            **figures(outcomes), "parts": {p: figures([o for o in outcomes if o[0] == p]) for p in parts}}
+    return {
+        "set": SET_DESCRIPTION,
+        "images": len(items),
+        "faces_missed": missed,
+        "threshold": threshold,
+        **figures(outcomes),
+        "parts": {p: figures([o for o in outcomes if o[0] == p]) for p in parts},
+    }

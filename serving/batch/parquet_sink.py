@@ -15,17 +15,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vision.errors import BadRequestError, IdaasError
-
 from serving.batch.records import arrow_schema
 from serving.batch.sources import InputItem
+from vision.errors import BadRequestError, IdaasError
 
 KEY = "_key"
 STATE_FILE = "state.json"
@@ -82,8 +82,10 @@ class RunStore:
         if differs:
             was = ", ".join(f"{f}={state.get(f)!r}" for f in differs)
             now = ", ".join(f"{f}={wanted.get(f)!r}" for f in differs)
-            raise BadRequestError(f"{self.parts} holds an unfinished run started with {was}; this run asks for {now}. "
-                                  "Rerun with the same options to resume it, or pass --restart to discard it")
+            raise BadRequestError(
+                f"{self.parts} holds an unfinished run started with {was}; this run asks for {now}. "
+                "Rerun with the same options to resume it, or pass --restart to discard it"
+            )
         return state
 
     def check_output(self, overwrite: bool) -> None:
@@ -124,8 +126,13 @@ class RunStore:
         return path
 
     # --- the final file -------------------------------------------------------------------
-    def assemble(self, items: Sequence[InputItem], metadata: pd.DataFrame | None, tasks: Sequence[str],
-                 file_metadata: Mapping[str, Any]) -> pa.Table:
+    def assemble(
+        self,
+        items: Sequence[InputItem],
+        metadata: pd.DataFrame | None,
+        tasks: Sequence[str],
+        file_metadata: Mapping[str, Any],
+    ) -> pa.Table:
         """Write the output (input order, one row per input, metadata appended) and drop the chunks."""
         schema = arrow_schema(tasks).insert(0, pa.field(KEY, pa.string()))
         chunks = [pq.read_table(c).select(schema.names).cast(schema) for c in self.chunks()]

@@ -2,8 +2,8 @@
 
 Columns: ``id``, ``path`` (the file read, as an absolute path, or its URI), ``width`` and
 ``height`` (of the original, upright image), ``error_code`` and ``error_message`` (null when the
-image was answered), one column per task, and ``models``. A task column holds that task's answer as JSON text: exactly the
-value the REST endpoint returns under the task's key (``{"error": {...}}`` when the task
+image was answered), one column per task, and ``models``. A task column holds that task's answer
+as JSON text: exactly the value the REST endpoint returns under the task's key (``{"error": {...}}`` when the task
 failed on this image only), so ``json.loads(row["faces"]) == rest_row["faces"]``. ``models``
 is JSON text too: task -> "name/version" of the model that answered.
 
@@ -17,7 +17,8 @@ does it for you), ``from_json``/``get_json_object`` in Spark, ``json_extract`` i
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -33,9 +34,14 @@ def dumps(value: Any) -> str:
 def to_record(wire: dict[str, Any], tasks: Sequence[str], path: str | None = None) -> dict[str, Any]:
     """One wire row (docs/wire-contract.md) -> one flat output row."""
     error = wire.get("error") or {}
-    record: dict[str, Any] = {"id": wire.get("id"), "path": path, "width": wire.get("width"),
-                              "height": wire.get("height"), "error_code": error.get("code"),
-                              "error_message": error.get("message")}
+    record: dict[str, Any] = {
+        "id": wire.get("id"),
+        "path": path,
+        "width": wire.get("width"),
+        "height": wire.get("height"),
+        "error_code": error.get("code"),
+        "error_message": error.get("message"),
+    }
     for task in tasks:
         record[task] = dumps(wire[task]) if wire.get(task) is not None else None
     record["models"] = dumps(wire.get("models") or {})
@@ -44,8 +50,11 @@ def to_record(wire: dict[str, Any], tasks: Sequence[str], path: str | None = Non
 
 def to_wire(record: dict[str, Any]) -> dict[str, Any]:
     """One flat output row -> the wire row it came from (for comparing paths of scoring)."""
-    row: dict[str, Any] = {"id": record.get("id"), "width": _int(record.get("width")),
-                           "height": _int(record.get("height"))}
+    row: dict[str, Any] = {
+        "id": record.get("id"),
+        "width": _int(record.get("width")),
+        "height": _int(record.get("height")),
+    }
     for task in TASKS:
         value = record.get(task)
         if isinstance(value, str):
@@ -80,9 +89,14 @@ def task_columns(columns: Iterable[str]) -> list[str]:
 
 def arrow_schema(tasks: Sequence[str]) -> pa.Schema:
     """The result columns' types (metadata columns keep their own types and come after)."""
-    fields = [pa.field("id", pa.string()), pa.field("path", pa.string()), pa.field("width", pa.int32()),
-              pa.field("height", pa.int32()), pa.field("error_code", pa.string()),
-              pa.field("error_message", pa.string())]
+    fields = [
+        pa.field("id", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("error_code", pa.string()),
+        pa.field("error_message", pa.string()),
+    ]
     fields += [pa.field(task, pa.string()) for task in tasks]
     fields.append(pa.field("models", pa.string()))
     return pa.schema(fields)

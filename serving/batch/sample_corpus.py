@@ -9,8 +9,8 @@ same call makes byte-identical files on every machine with the same Pillow.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
@@ -23,6 +23,7 @@ def _crop(left: float, top: float, right: float, bottom: float) -> Callable[[Ima
     def crop(img: Image.Image) -> Image.Image:
         w, h = img.size
         return img.crop((round(w * left), round(h * top), round(w * right), round(h * bottom)))
+
     return crop
 
 
@@ -39,8 +40,10 @@ VARIANTS: dict[str, tuple[Callable[[Image.Image], Image.Image], Save]] = {
     "jpeg-q95": (lambda im: im, ("jpg", {"quality": 95})),
     "webp": (lambda im: im, ("webp", {"quality": 80})),
     "gray": (lambda im: ImageOps.grayscale(im).convert("RGB"), ("jpg", {"quality": 90})),
-    "half": (lambda im: im.resize((max(16, im.width // 2), max(16, im.height // 2)), Image.Resampling.LANCZOS),
-             ("jpg", {"quality": 90})),
+    "half": (
+        lambda im: im.resize((max(16, im.width // 2), max(16, im.height // 2)), Image.Resampling.LANCZOS),
+        ("jpg", {"quality": 90}),
+    ),
     "darker": (lambda im: ImageEnhance.Brightness(im).enhance(0.6), ("jpg", {"quality": 90})),
     "blur": (lambda im: im.filter(ImageFilter.GaussianBlur(2)), ("png", {"compress_level": 1})),
     "bmp": (lambda im: im, ("bmp", {})),
@@ -92,8 +95,13 @@ def _broken(dest: Path, photo: Path) -> list[Path]:
     return out
 
 
-def make_corpus(dest: Path, *, variants: int | Sequence[str] | None = None, broken: bool = False,
-                photos: Sequence[str] | None = None) -> list[Path]:
+def make_corpus(
+    dest: Path,
+    *,
+    variants: int | Sequence[str] | None = None,
+    broken: bool = False,
+    photos: Sequence[str] | None = None,
+) -> list[Path]:
     """Write ``<photo>/<variant>.<ext>`` for every sample photo (or the named ``photos``) plus,
     with ``broken``, the files of BROKEN. ``variants``: the first N of VARIANTS, or their names;
     default all 16 (13 photos -> 208 images)."""

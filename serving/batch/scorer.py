@@ -44,7 +44,7 @@ def resolve_model_uri(uri: str) -> str:
 
     from registry.store import client
 
-    name, _, alias = uri[len("models:/"):].partition("@")
+    name, _, alias = uri[len("models:/") :].partition("@")
     try:
         version = client().get_model_version_by_alias(name, alias)
     except MlflowException as exc:
@@ -69,9 +69,16 @@ def load_pipeline(model_uri: str) -> Pipeline:
 class BatchScorer:
     """Answers batches of inputs, decoding the next batches while the model runs on this one."""
 
-    def __init__(self, pipeline: Pipeline, *, tasks: str | Sequence[str] | None = None,
-                 params: Mapping[str, Any] | None = None, batch_size: int = 32, workers: int | None = None,
-                 prefetch_batches: int = 2):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        tasks: str | Sequence[str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        batch_size: int = 32,
+        workers: int | None = None,
+        prefetch_batches: int = 2,
+    ):
         self.pipeline = pipeline
         self.params = dict(params or {})
         # Checks the tasks and every parameter once, before any image is read (a bad one is a 400).
@@ -92,8 +99,9 @@ class BatchScorer:
             return ImageInputError(f"could not read this image: {type(exc).__name__}: {exc}", ErrorCode.NOT_AN_IMAGE)
 
     def answer(self, items: Sequence[InputItem], decoded: Sequence[DecodedImage | IdaasError]) -> list[ImageAnswer]:
-        return self.pipeline.annotate_decoded(decoded, [self.tasks] * len(items), ids=[i.id for i in items],
-                                              params=self.params)
+        return self.pipeline.annotate_decoded(
+            decoded, [self.tasks] * len(items), ids=[i.id for i in items], params=self.params
+        )
 
     def run(self, batches: Iterable[Sequence[InputItem]]) -> Iterator[tuple[Sequence[InputItem], list[ImageAnswer]]]:
         """Yield (batch, answers) in order; up to ``prefetch_batches`` batches decode ahead."""
@@ -135,8 +143,10 @@ class Summary:
         return self.scored / self.seconds if self.seconds > 0 else 0.0
 
     def lines(self) -> list[str]:
-        out = [f"scored {self.scored} images in {self.seconds:.1f} s ({self.images_per_s:.1f} images/s) "
-               f"with {self.model_uri}"]
+        out = [
+            f"scored {self.scored} images in {self.seconds:.1f} s ({self.images_per_s:.1f} images/s) "
+            f"with {self.model_uri}"
+        ]
         if self.resumed:
             out.append(f"resumed: {self.resumed} rows were already done by an earlier run")
         out.append(f"rows: {self.total}")
@@ -150,20 +160,39 @@ class Summary:
 
 def _chunked(items: Sequence[InputItem], size: int) -> Iterator[Sequence[InputItem]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _progress(total: int, initial: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="img", desc="scoring", dynamic_ncols=True, smoothing=0.05,
-                file=sys.stderr, disable=not enabled)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="img",
+        desc="scoring",
+        dynamic_ncols=True,
+        smoothing=0.05,
+        file=sys.stderr,
+        disable=not enabled,
+    )
 
 
-def score(inputs: Inputs, output: Path, *, model: str = DEFAULT_MODEL_URI, tasks: str | Sequence[str] | None = None,
-          params: Mapping[str, Any] | None = None, batch_size: int = 32, chunk_size: int = 512,
-          workers: int | None = None, restart: bool = False, overwrite: bool = False, progress: bool = True,
-          pipeline: Pipeline | None = None) -> Summary:
+def score(
+    inputs: Inputs,
+    output: Path,
+    *,
+    model: str = DEFAULT_MODEL_URI,
+    tasks: str | Sequence[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    batch_size: int = 32,
+    chunk_size: int = 512,
+    workers: int | None = None,
+    restart: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    pipeline: Pipeline | None = None,
+) -> Summary:
     """Score every input into ``output`` (Parquet), resuming an unfinished run into the same file.
 
     ``chunk_size`` images are flushed at a time (rounded up to whole batches, so a resumed
@@ -180,9 +209,16 @@ def score(inputs: Inputs, output: Path, *, model: str = DEFAULT_MODEL_URI, tasks
         pipeline = load_pipeline(resolved)
     scorer = BatchScorer(pipeline, tasks=tasks, params=params, batch_size=batch_size, workers=workers)
     started = time.perf_counter()  # throughput counts reading, decoding, answering and writing, not loading
-    store.begin({**wanted, "model_version": resolved, "inputs": inputs.description,
-                 "started": datetime.now(UTC).isoformat(timespec="seconds")},
-                restart=restart, overwrite=overwrite)
+    store.begin(
+        {
+            **wanted,
+            "model_version": resolved,
+            "inputs": inputs.description,
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        restart=restart,
+        overwrite=overwrite,
+    )
 
     done = store.done_keys()
     todo = [item for item in inputs.items if item.key not in done]
@@ -208,14 +244,31 @@ def score(inputs: Inputs, output: Path, *, model: str = DEFAULT_MODEL_URI, tasks
             store.write_chunk(keys, records, scorer.tasks)
     finally:
         bar.close()
-    table = store.assemble(inputs.items, inputs.metadata, scorer.tasks, {
-        "model": model, "model_version": resolved, "tasks": scorer.tasks, "params": params,
-        "inputs": inputs.description, "finished": datetime.now(UTC).isoformat(timespec="seconds")})
+    table = store.assemble(
+        inputs.items,
+        inputs.metadata,
+        scorer.tasks,
+        {
+            "model": model,
+            "model_version": resolved,
+            "tasks": scorer.tasks,
+            "params": params,
+            "inputs": inputs.description,
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
     seconds = time.perf_counter() - started
     outcomes = Counter("ok" if code is None else code for code in table.column("error_code").to_pylist())
     task_errors: Counter = Counter()
     for task in scorer.tasks:
         task_errors[task] = sum(1 for v in table.column(task).to_pylist() if v and v.startswith('{"error":'))
-    return Summary(output=store.output, total=len(inputs.items), resumed=resumed, scored=len(todo), seconds=seconds,
-                   outcomes=outcomes, task_errors=+task_errors, model_uri=resolved)
-
+    return Summary(
+        output=store.output,
+        total=len(inputs.items),
+        resumed=resumed,
+        scored=len(todo),
+        seconds=seconds,
+        outcomes=outcomes,
+        task_errors=+task_errors,
+        model_uri=resolved,
+    )

@@ -21,8 +21,9 @@ import pandas as pd
 from vision.errors import BadRequestError
 from vision.results import TASKS
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
-                              ".heic", ".heif", ".avif", ".mpo"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".mpo"}
+)
 MANIFEST_EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 # Tried in this order when the manifest's path column is not named.
 PATH_COLUMNS = ("path", "uri", "url", "file", "filename", "file_path", "image_path", "image_uri")
@@ -117,8 +118,10 @@ def from_manifest(path: Path, *, path_column: str | None = None, id_column: str 
     if path_column is None:
         path_column = next((c for c in PATH_COLUMNS if c in header), None)
         if path_column is None:
-            raise BadRequestError(f"{path}: no path column; name it with --path-column "
-                                  f"(looked for {', '.join(PATH_COLUMNS)}; the columns are {', '.join(header)})")
+            raise BadRequestError(
+                f"{path}: no path column; name it with --path-column "
+                f"(looked for {', '.join(PATH_COLUMNS)}; the columns are {', '.join(header)})"
+            )
     if path_column not in header:
         raise BadRequestError(f"{path}: no column {path_column!r}; the columns are {', '.join(header)}")
     if id_column is None and "id" in header and path_column != "id":
@@ -136,8 +139,9 @@ def from_manifest(path: Path, *, path_column: str | None = None, id_column: str 
         raise BadRequestError(f"{path}: the manifest has no rows")
     base = path.resolve().parent
     pairs = []
-    for raw_path, raw_id in zip(frame[path_column].tolist(),
-                                frame[id_column].tolist() if id_column else frame[path_column].tolist()):
+    for raw_path, raw_id in zip(
+        frame[path_column].tolist(), frame[id_column].tolist() if id_column else frame[path_column].tolist()
+    ):
         source = "" if _is_missing(raw_path) else _resolve_source(str(raw_path), base)
         item_id = None if _is_missing(raw_id) else str(raw_id)
         pairs.append((source, item_id))

@@ -8,8 +8,20 @@ import json
 import subprocess
 import sys
 
-OURS = ("IDAAS_", "MLFLOW_", "HF_", "TRANSFORMERS_", "YOLO_", "TORCH_HOME", "DO_NOT_TRACK", "MPLCONFIGDIR",
-        "SPARK_", "PYSPARK_", "ORT_", "DVC_")
+OURS = (
+    "IDAAS_",
+    "MLFLOW_",
+    "HF_",
+    "TRANSFORMERS_",
+    "YOLO_",
+    "TORCH_HOME",
+    "DO_NOT_TRACK",
+    "MPLCONFIGDIR",
+    "SPARK_",
+    "PYSPARK_",
+    "ORT_",
+    "DVC_",
+)
 PROBE = """
 import json, os
 from PIL import Image, ImageFile

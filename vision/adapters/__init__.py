@@ -39,5 +39,7 @@ def adapter_class(family: str) -> type[Adapter]:
 def build_adapter(spec: ModelSpec, weights: Path | None, device: str | None = None) -> Adapter:
     cls = adapter_class(spec.family)
     if cls.task != spec.task:
-        raise ModelSpecError(f"family {spec.family!r} answers {cls.task!r}, but {spec.name!r} is declared as {spec.task!r}")
+        raise ModelSpecError(
+            f"family {spec.family!r} answers {cls.task!r}, but {spec.name!r} is declared as {spec.task!r}"
+        )
     return cls(spec, weights, device=device)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -82,7 +83,9 @@ class Adapter(ABC):
 
     def __init__(self, spec: ModelSpec, weights: Path | None = None, device: str | None = None):
         if spec.task != self.task:
-            raise IdaasError(f"model {spec.name!r} is a {spec.task!r} model, not {self.task!r}", ErrorCode.BAD_MODEL_SPEC)
+            raise IdaasError(
+                f"model {spec.name!r} is a {spec.task!r} model, not {self.task!r}", ErrorCode.BAD_MODEL_SPEC
+            )
         if self.needs_weights and weights is None:
             raise IdaasError(f"model {spec.name!r} ({self.family}) needs weights", ErrorCode.BAD_MODEL_SPEC)
         self.spec = spec
@@ -148,13 +151,14 @@ class Adapter(ABC):
         with torch.inference_mode():
             return self.postprocess(self.forward(self.preprocess(images, params), params), images, params)
 
-    def predict(self, images: Sequence[DecodedImage], params: dict[str, Any] | None = None
-                ) -> list[TaskResult | IdaasError]:
+    def predict(
+        self, images: Sequence[DecodedImage], params: dict[str, Any] | None = None
+    ) -> list[TaskResult | IdaasError]:
         """Answer for every image, in order; an image that breaks the model fails alone."""
         resolved = self.resolve_params(params)
         out: list[TaskResult | IdaasError] = []
         for start in range(0, len(images), self.batch_size):
-            chunk = list(images[start:start + self.batch_size])
+            chunk = list(images[start : start + self.batch_size])
             with self._lock:
                 try:
                     out.extend(self._run(chunk, resolved))
@@ -168,8 +172,12 @@ class Adapter(ABC):
                         out.extend(self._run([image], resolved))
                     except Exception as exc:  # noqa: BLE001 - reported per image, with a stable code
                         log.exception("%s failed on one image", self.spec.name)
-                        out.append(IdaasError(f"{self.spec.name} could not process this image: {type(exc).__name__}",
-                                              ErrorCode.INFERENCE_FAILED))
+                        out.append(
+                            IdaasError(
+                                f"{self.spec.name} could not process this image: {type(exc).__name__}",
+                                ErrorCode.INFERENCE_FAILED,
+                            )
+                        )
         return out
 
 

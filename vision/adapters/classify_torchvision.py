@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -34,10 +35,18 @@ class TorchvisionClassifier(ImagenetInput, Adapter):
         batch = batch.to(self.device, torch.float16 if self.use_half else torch.float32)
         return self.net(batch).float().softmax(dim=-1).cpu()
 
-    def postprocess(self, raw: torch.Tensor, images: Sequence[DecodedImage],
-                    params: dict[str, Any]) -> list[ClassifyResult]:
+    def postprocess(
+        self, raw: torch.Tensor, images: Sequence[DecodedImage], params: dict[str, Any]
+    ) -> list[ClassifyResult]:
         k = min(params["top_k"], raw.shape[-1])
         scores, indices = raw.topk(k, dim=-1)
-        return [ClassifyResult(labels=[Label(label=self.labels[i], score=round(float(s), 4))
-                                       for s, i in zip(row_s.tolist(), row_i.tolist()) if s >= params["min_score"]])
-                for row_s, row_i in zip(scores, indices)]
+        return [
+            ClassifyResult(
+                labels=[
+                    Label(label=self.labels[i], score=round(float(s), 4))
+                    for s, i in zip(row_s.tolist(), row_i.tolist())
+                    if s >= params["min_score"]
+                ]
+            )
+            for row_s, row_i in zip(scores, indices)
+        ]

@@ -7,19 +7,36 @@ its own it only has the picture's properties to go on.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from vision.adapters.base import Adapter
 from vision.adapters.params import DescribeParams
 from vision.adapters.properties import ImageProperties
 from vision.image_input import DecodedImage
-from vision.results import (CaptionResult, ClassifyResult, DescribeResult, DetectResult, FacesResult, OcrLine, OcrResult,
-                            PropertiesResult, TaskResult, ZeroShotResult)
+from vision.results import (
+    CaptionResult,
+    ClassifyResult,
+    DescribeResult,
+    DetectResult,
+    FacesResult,
+    OcrLine,
+    OcrResult,
+    PropertiesResult,
+    TaskResult,
+    ZeroShotResult,
+)
 
 _NUMBERS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
-_ATTRIBUTE_PHRASES = {"sunglasses": "wearing sunglasses", "eyeglasses": "wearing glasses", "smile": "smiling",
-                      "hat": "wearing a hat", "mask": "wearing a mask", "beard": "with a beard"}
+_ATTRIBUTE_PHRASES = {
+    "sunglasses": "wearing sunglasses",
+    "eyeglasses": "wearing glasses",
+    "smile": "smiling",
+    "hat": "wearing a hat",
+    "mask": "wearing a mask",
+    "beard": "with a beard",
+}
 _PLURALS = {"person": "people", "bus": "buses", "glass": "glasses", "knife": "knives", "mouse": "mice"}
 
 
@@ -144,6 +161,7 @@ class Describer(Adapter):
     def forward(self, batch: Sequence[DecodedImage], params: dict[str, Any]) -> list[Any]:
         return list(self._properties.predict(batch))
 
-    def postprocess(self, raw: list[TaskResult], images: Sequence[DecodedImage],
-                    params: dict[str, Any]) -> list[DescribeResult]:
+    def postprocess(
+        self, raw: list[TaskResult], images: Sequence[DecodedImage], params: dict[str, Any]
+    ) -> list[DescribeResult]:
         return [DescribeResult(text=compose_description({"properties": r}, min_score=params["min_score"])) for r in raw]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,16 +60,29 @@ class YoloDetector(Adapter):
         return [np.ascontiguousarray(np.asarray(d.image)[:, :, ::-1]) for d in images]
 
     def forward(self, batch: list[np.ndarray], params: dict[str, Any]) -> list:
-        return list(self.model.predict(batch, imgsz=self.imgsz, conf=params["min_score"], max_det=params["max_detections"],
-                                  device=self.device, quantize=16 if self.use_half else 32, verbose=False))
+        return list(
+            self.model.predict(
+                batch,
+                imgsz=self.imgsz,
+                conf=params["min_score"],
+                max_det=params["max_detections"],
+                device=self.device,
+                quantize=16 if self.use_half else 32,
+                verbose=False,
+            )
+        )
 
     def postprocess(self, raw: list, images: Sequence[DecodedImage], params: dict[str, Any]) -> list[DetectResult]:
         out = []
         for result, decoded in zip(raw, images):
             boxes = result.boxes
-            objects = [DetectedObject(label=self.names.get(int(c), str(int(c))), score=round(float(s), 4),
-                                      box=decoded.to_original(b))
-                       for b, s, c in zip(boxes.xyxy.float().cpu().tolist(), boxes.conf.float().cpu().tolist(),
-                                          boxes.cls.cpu().tolist())]
+            objects = [
+                DetectedObject(
+                    label=self.names.get(int(c), str(int(c))), score=round(float(s), 4), box=decoded.to_original(b)
+                )
+                for b, s, c in zip(
+                    boxes.xyxy.float().cpu().tolist(), boxes.conf.float().cpu().tolist(), boxes.cls.cpu().tolist()
+                )
+            ]
             out.append(DetectResult(objects=objects))
         return out

@@ -3,8 +3,9 @@ layer of a torchvision classifier (its input to the classification head)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,7 +56,9 @@ class ClipEmbedder(ProcessorInput, Adapter):
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         return features(self.model.get_image_features(pixel_values=batch))
 
-    def postprocess(self, raw: torch.Tensor, images: Sequence[DecodedImage], params: dict[str, Any]) -> list[EmbedResult]:
+    def postprocess(
+        self, raw: torch.Tensor, images: Sequence[DecodedImage], params: dict[str, Any]
+    ) -> list[EmbedResult]:
         return to_results(raw)
 
 
@@ -77,5 +80,7 @@ class TorchvisionEmbedder(ImagenetInput, Adapter):
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         return self.net(batch.to(self.device, torch.float16 if self.use_half else torch.float32)).flatten(1)
 
-    def postprocess(self, raw: torch.Tensor, images: Sequence[DecodedImage], params: dict[str, Any]) -> list[EmbedResult]:
+    def postprocess(
+        self, raw: torch.Tensor, images: Sequence[DecodedImage], params: dict[str, Any]
+    ) -> list[EmbedResult]:
         return to_results(raw)

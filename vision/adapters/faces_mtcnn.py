@@ -17,12 +17,12 @@ in vision/face_quality.py and are set per model next to ``method``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-
 from PIL import Image
 
 from vision.adapters.base import Adapter
@@ -81,7 +81,7 @@ class Bucket:
         height, width = self.canvas
         canvas = np.zeros((len(self.pictures), height, width, 3), dtype=np.uint8)
         for i, picture in enumerate(self.pictures):
-            canvas[i, :picture.height, :picture.width] = np.asarray(picture)
+            canvas[i, : picture.height, : picture.width] = np.asarray(picture)
         return torch.from_numpy(canvas).to(device).permute(0, 3, 1, 2).float()
 
 
@@ -117,7 +117,7 @@ def eye_darkness(image: np.ndarray, points: np.ndarray) -> float:
 
     def patch(cx: float, cy: float) -> np.ndarray:
         x, y = int(cx), int(cy)
-        return image[max(0, y - r):min(h, y + r + 1), max(0, x - r):min(w, x + r + 1)].ravel()
+        return image[max(0, y - r) : min(h, y + r + 1), max(0, x - r) : min(w, x + r + 1)].ravel()
 
     eyes = np.concatenate([patch(*left), patch(*right)])
     nose_patch = patch(*nose)
@@ -140,8 +140,13 @@ class MtcnnFaces(Adapter):
         from facenet_pytorch import MTCNN
 
         opts = self.spec.options
-        self.mtcnn = MTCNN(keep_all=True, device=self.device, min_face_size=int(opts.get("min_face_size", 20)),
-                           thresholds=opts.get("thresholds", [0.6, 0.7, 0.7]), post_process=False)
+        self.mtcnn = MTCNN(
+            keep_all=True,
+            device=self.device,
+            min_face_size=int(opts.get("min_face_size", 20)),
+            thresholds=opts.get("thresholds", [0.6, 0.7, 0.7]),
+            post_process=False,
+        )
         if weights is not None and Path(weights).is_dir():
             # The registry's copy of pnet/rnet/onet.pt, so a version never depends on the package's files.
             for name in ("pnet", "rnet", "onet"):
@@ -160,8 +165,13 @@ class MtcnnFaces(Adapter):
 
         family = self.attributes["family"]
         cls = adapter_class(family)
-        sub = ModelSpec(name=f"{self.spec.name}-attributes", task=cls.task, family=family,
-                        labels=self.attributes.get("class_names"), options=self.attributes.get("options", {}))
+        sub = ModelSpec(
+            name=f"{self.spec.name}-attributes",
+            task=cls.task,
+            family=family,
+            labels=self.attributes.get("class_names"),
+            options=self.attributes.get("options", {}),
+        )
         return cls(sub, weights, device=self.device)
 
     @property
@@ -183,8 +193,11 @@ class MtcnnFaces(Adapter):
             picture = decoded.image
             scale = min(1.0, self.max_side / max(picture.size))
             if scale < 1.0:
-                picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
-                                         Image.Resampling.BILINEAR, reducing_gap=2.0)
+                picture = picture.resize(
+                    (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+                    Image.Resampling.BILINEAR,
+                    reducing_gap=2.0,
+                )
             if min(picture.size) < smallest:
                 # MTCNN's pyramid is empty (and torch.cat fails) when the picture is smaller
                 # than the smallest face it looks for: such a picture has no face to find.
@@ -198,15 +211,23 @@ class MtcnnFaces(Adapter):
         found: dict[int, tuple] = {}
         for bucket in batch:
             tensor = bucket.tensor(self.device)
-            detections = detect_batch(tensor, bucket.extents, self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet,
-                                      min_face=self.mtcnn.min_face_size, thresholds=self.mtcnn.thresholds,
-                                      factor=self.mtcnn.factor)
+            detections = detect_batch(
+                tensor,
+                bucket.extents,
+                self.mtcnn.pnet,
+                self.mtcnn.rnet,
+                self.mtcnn.onet,
+                min_face=self.mtcnn.min_face_size,
+                thresholds=self.mtcnn.thresholds,
+                factor=self.mtcnn.factor,
+            )
             for index, scale, (boxes, probs, points) in zip(bucket.indices, bucket.scales, detections):
                 found[index] = (boxes / scale, probs, points / scale) if len(boxes) else (None, None, None)
         return found
 
-    def postprocess(self, raw: dict[int, tuple], images: Sequence[DecodedImage],
-                    params: dict[str, Any]) -> list[FacesResult]:
+    def postprocess(
+        self, raw: dict[int, tuple], images: Sequence[DecodedImage], params: dict[str, Any]
+    ) -> list[FacesResult]:
         out = []
         for index, decoded in enumerate(images):
             boxes, probs, points = raw.get(index, (None, None, None))
@@ -216,13 +237,22 @@ class MtcnnFaces(Adapter):
                     if prob is not None and prob >= params["min_score"]:
                         faces.append((box, float(prob), pts))
             faces.sort(key=lambda f: -f[1])
-            faces = faces[:params["max_faces"]]
+            faces = faces[: params["max_faces"]]
             attributes = self._score_attributes(decoded, faces)
-            out.append(FacesResult(faces=[
-                Face(box=decoded.to_original(box.tolist()), score=round(prob, 4),
-                     landmarks={n: decoded.to_original(p.tolist()) for n, p in zip(LANDMARKS, pts)},
-                     attributes=attrs, abstentions=reasons)
-                for (box, prob, pts), (attrs, reasons) in zip(faces, attributes)]))
+            out.append(
+                FacesResult(
+                    faces=[
+                        Face(
+                            box=decoded.to_original(box.tolist()),
+                            score=round(prob, 4),
+                            landmarks={n: decoded.to_original(p.tolist()) for n, p in zip(LANDMARKS, pts)},
+                            attributes=attrs,
+                            abstentions=reasons,
+                        )
+                        for (box, prob, pts), (attrs, reasons) in zip(faces, attributes)
+                    ]
+                )
+            )
         return out
 
     @property

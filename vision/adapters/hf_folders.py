@@ -3,8 +3,9 @@ error type for a folder that cannot be loaded, and the decode size a processor n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -22,7 +23,8 @@ def pretrained_folder(weights: Path | None, family: str) -> Path:
     if folder is None or not folder.is_dir() or not (folder / "config.json").exists():
         raise WeightsUnavailableError(
             f"{family} needs a save_pretrained folder (with config.json), got {weights}; "
-            "register hf:ORG/NAME or a folder written by save_pretrained")
+            "register hf:ORG/NAME or a folder written by save_pretrained"
+        )
     return folder
 
 

@@ -14,7 +14,7 @@ The arithmetic follows facenet-pytorch's ``detect_face`` step for step.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -56,8 +56,14 @@ def _bins(start: torch.Tensor, length: torch.Tensor, size: int) -> tuple[torch.T
     return first, end
 
 
-def _crops(integral: torch.Tensor, boxes: torch.Tensor, owners: torch.Tensor, extents: torch.Tensor,
-           size: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _crops(
+    integral: torch.Tensor,
+    boxes: torch.Tensor,
+    owners: torch.Tensor,
+    extents: torch.Tensor,
+    size: int,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Each candidate box cut from its own image and area-resized to ``size``, exactly as
     facenet-pytorch does (box truncated to integers, clipped to the image's own extent), but
     for every candidate at once: each output pixel is a box sum read off the summed-area
@@ -89,14 +95,23 @@ def _crops(integral: torch.Tensor, boxes: torch.Tensor, owners: torch.Tensor, ex
 
 def _in_chunks(net: torch.nn.Module, data: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
     """``net(data)`` in chunks (thousands of candidates fit, hundreds of thousands may not)."""
-    parts = [net(data[i:i + chunk]) for i in range(0, len(data), chunk)]
+    parts = [net(data[i : i + chunk]) for i in range(0, len(data), chunk)]
     if not parts:
         return []
     return [torch.cat([p[k] for p in parts]) for k in range(len(parts[0]))]
 
 
-def detect_batch(images: torch.Tensor, extents: Sequence[tuple[int, int]], pnet, rnet, onet, *,
-                 min_face: int, thresholds: Sequence[float], factor: float) -> list[Detections]:
+def detect_batch(
+    images: torch.Tensor,
+    extents: Sequence[tuple[int, int]],
+    pnet,
+    rnet,
+    onet,
+    *,
+    min_face: int,
+    thresholds: Sequence[float],
+    factor: float,
+) -> list[Detections]:
     """Faces in each image of ``images`` (N, 3, H, W; pixel values 0-255, the images placed at the
     top left, zeros beyond ``extents[i] = (height, width)``), in that image's pixels."""
     n = images.shape[0]
@@ -113,13 +128,13 @@ def detect_batch(images: torch.Tensor, extents: Sequence[tuple[int, int]], pnet,
     pyramids = [_pyramid(h, w, min_face, factor) for h, w in extents]
     for level in range(max(len(p) for p in pyramids)):
         members = [i for i, p in enumerate(pyramids) if len(p) > level]
-        sizes = [(int(extents[i][0] * pyramids[i][level] + 1), int(extents[i][1] * pyramids[i][level] + 1))
-                 for i in members]
-        canvas = images.new_zeros((len(members), images.shape[1], max(h for h, _ in sizes),
-                                   max(w for _, w in sizes)))
+        sizes = [
+            (int(extents[i][0] * pyramids[i][level] + 1), int(extents[i][1] * pyramids[i][level] + 1)) for i in members
+        ]
+        canvas = images.new_zeros((len(members), images.shape[1], max(h for h, _ in sizes), max(w for _, w in sizes)))
         for row, (i, (lh, lw)) in enumerate(zip(members, sizes)):
             h, w = extents[i]
-            canvas[row, :, :lh, :lw] = F.interpolate(images[i:i + 1, :, :h, :w], size=(lh, lw), mode="area")[0]
+            canvas[row, :, :lh, :lw] = F.interpolate(images[i : i + 1, :, :h, :w], size=(lh, lw), mode="area")[0]
         reg, probs = pnet(_normalise(canvas))
         score = probs[:, 1].clone()
         cells_y = torch.arange(score.shape[1], device=device)[None, :, None] * 2 + 12
@@ -139,8 +154,16 @@ def detect_batch(images: torch.Tensor, extents: Sequence[tuple[int, int]], pnet,
     pick = batched_nms(boxes[:, :4], boxes[:, 4], owners, 0.7)
     boxes, owners = boxes[pick], owners[pick]
     regw, regh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    boxes = torch.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
-                         boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]], dim=1)
+    boxes = torch.stack(
+        [
+            boxes[:, 0] + boxes[:, 5] * regw,
+            boxes[:, 1] + boxes[:, 6] * regh,
+            boxes[:, 2] + boxes[:, 7] * regw,
+            boxes[:, 3] + boxes[:, 8] * regh,
+            boxes[:, 4],
+        ],
+        dim=1,
+    )
     boxes = rerec(boxes)
 
     # Stage 2: the refinement network on 24x24 crops of every candidate.

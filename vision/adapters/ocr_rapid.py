@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from vision.adapters.base import Adapter
 from vision.adapters.params import OcrParams
@@ -61,8 +62,13 @@ class RapidOcr(Adapter):
                     if score < params["min_score"] or not text.strip():
                         continue
                     xs, ys = [float(p[0]) for p in quad], [float(p[1]) for p in quad]
-                    lines.append(OcrLine(text=text, score=round(float(score), 4),
-                                         box=decoded.to_original([min(xs), min(ys), max(xs), max(ys)]),
-                                         polygon=[decoded.to_original([x, y]) for x, y in zip(xs, ys)]))
+                    lines.append(
+                        OcrLine(
+                            text=text,
+                            score=round(float(score), 4),
+                            box=decoded.to_original([min(xs), min(ys), max(xs), max(ys)]),
+                            polygon=[decoded.to_original([x, y]) for x, y in zip(xs, ys)],
+                        )
+                    )
             out.append(OcrResult(text="\n".join(line.text for line in lines), lines=lines))
         return out

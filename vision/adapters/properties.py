@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -51,7 +52,7 @@ def dominant_colors(image: Image.Image, count: int = 5) -> list[DominantColor]:
     total = sum(n for n, _ in colours) or 1
     out = []
     for n, index in colours:
-        r, g, b = palette[3 * int(index):3 * int(index) + 3]  # type: ignore[call-overload]
+        r, g, b = palette[3 * int(index) : 3 * int(index) + 3]  # type: ignore[call-overload]
         out.append(DominantColor(hex=f"#{r:02x}{g:02x}{b:02x}", rgb=[r, g, b], fraction=round(n / total, 4)))
     return out
 
@@ -77,13 +78,27 @@ class ImageProperties(Adapter):
         for decoded in batch:
             work = working_picture(decoded.image)
             y = _luma(work)
-            out.append({"brightness": float(y.mean()), "contrast": float(y.std()), "sharpness": laplacian_variance(y),
-                        "dominant_colors": dominant_colors(work, params["colors"])})
+            out.append(
+                {
+                    "brightness": float(y.mean()),
+                    "contrast": float(y.std()),
+                    "sharpness": laplacian_variance(y),
+                    "dominant_colors": dominant_colors(work, params["colors"]),
+                }
+            )
         return out
 
-    def postprocess(self, raw: list[dict[str, Any]], images: Sequence[DecodedImage],
-                    params: dict[str, Any]) -> list[PropertiesResult]:
-        return [PropertiesResult(width=img.width, height=img.height, brightness=round(r["brightness"], 4),
-                                 contrast=round(r["contrast"], 4), sharpness=round(r["sharpness"], 6),
-                                 dominant_colors=r["dominant_colors"])
-                for r, img in zip(raw, images)]
+    def postprocess(
+        self, raw: list[dict[str, Any]], images: Sequence[DecodedImage], params: dict[str, Any]
+    ) -> list[PropertiesResult]:
+        return [
+            PropertiesResult(
+                width=img.width,
+                height=img.height,
+                brightness=round(r["brightness"], 4),
+                contrast=round(r["contrast"], 4),
+                sharpness=round(r["sharpness"], 6),
+                dominant_colors=r["dominant_colors"],
+            )
+            for r, img in zip(raw, images)
+        ]

@@ -3,8 +3,8 @@ classifier, the embedder and classifier training."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -61,8 +61,9 @@ def build_net(arch: str, num_classes: int, weights: Path | None) -> nn.Module:
     return net.eval()
 
 
-def to_batch(images: Sequence[DecodedImage], size: int, resize: int, device: str = "cpu",
-             dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def to_batch(
+    images: Sequence[DecodedImage], size: int, resize: int, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Resize the shorter side, centre-crop and normalise (torchvision's ImageNet eval
     transform) on ``device``: the uint8 pixels of the whole batch go up in one copy, and the
     resizing, cropping and normalising run there as tensor ops (the same code on the CPU)."""

@@ -8,15 +8,16 @@ else on ``,``; a list is accepted too. Each label is put into the prompt templat
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from vision.adapters.base import Adapter
-from vision.adapters.params import MAX_ZEROSHOT_LABELS, ZeroShotParams
 from vision.adapters.classify_hf import ranked_labels
 from vision.adapters.hf_folders import HF_REQUIREMENTS, ProcessorInput, from_folder, place, pretrained_folder
+from vision.adapters.params import MAX_ZEROSHOT_LABELS, ZeroShotParams
 from vision.errors import BadRequestError, ModelSpecError
 from vision.image_input import DecodedImage
 from vision.results import ZeroShotResult
@@ -55,18 +56,20 @@ class ClipZeroShot(ProcessorInput, Adapter):
         self.model: Any = place(from_folder(CLIPModel, folder), self.device, self.use_half)
         self.prompt = str(self.spec.options.get("prompt", "a photo of {}"))
         if "{}" not in self.prompt:
-            raise ModelSpecError(f"{self.spec.name}: the prompt option needs a '{{}}' where the label goes, "
-                                 f"got {self.prompt!r}")
+            raise ModelSpecError(
+                f"{self.spec.name}: the prompt option needs a '{{}}' where the label goes, got {self.prompt!r}"
+            )
         # Text embeddings per label set; only touched inside predict, which the base class locks.
         self._text_cache: OrderedDict[tuple[str, ...], torch.Tensor] = OrderedDict()
-
 
     def resolve_params(self, given: dict[str, Any] | None) -> dict[str, Any]:
         resolved = super().resolve_params(given)
         labels = parse_labels(resolved["labels"]) or list(self.spec.labels or [])
         if not labels:
-            raise BadRequestError("zeroshot needs labels: pass the parameter labels, e.g. "
-                                  "\"labels\": \"a cat,a dog\" (or separated by '|' when a label holds a comma)")
+            raise BadRequestError(
+                "zeroshot needs labels: pass the parameter labels, e.g. "
+                '"labels": "a cat,a dog" (or separated by \'|\' when a label holds a comma)'
+            )
         if len(labels) > MAX_LABELS:
             raise BadRequestError(f"zeroshot takes at most {MAX_LABELS} labels, got {len(labels)}")
         resolved["labels"] = labels
@@ -78,23 +81,31 @@ class ClipZeroShot(ProcessorInput, Adapter):
             self._text_cache.move_to_end(key)
             return self._text_cache[key]
         max_length = self.model.config.text_config.max_position_embeddings
-        tokens = self.tokenizer([self.prompt.format(label) for label in labels], padding=True, truncation=True,
-                                max_length=max_length, return_tensors="pt").to(self.device)
-        embeds = features(self.model.get_text_features(input_ids=tokens["input_ids"],
-                                                       attention_mask=tokens["attention_mask"])).float()
+        tokens = self.tokenizer(
+            [self.prompt.format(label) for label in labels],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        ).to(self.device)
+        embeds = features(
+            self.model.get_text_features(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
+        ).float()
         embeds = torch.nn.functional.normalize(embeds, dim=-1)
         self._text_cache[key] = embeds
         if len(self._text_cache) > TEXT_CACHE_SIZE:
             self._text_cache.popitem(last=False)
         return embeds
 
-
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-        image = torch.nn.functional.normalize(features(self.model.get_image_features(pixel_values=batch)).float(), dim=-1)
+        image = torch.nn.functional.normalize(
+            features(self.model.get_image_features(pixel_values=batch)).float(), dim=-1
+        )
         text = self.text_embeddings(params["labels"])
         logits = self.model.logit_scale.float().exp() * image @ text.T
         return logits.softmax(dim=-1).cpu()
 
-    def postprocess(self, raw: torch.Tensor, images: Sequence[DecodedImage],
-                    params: dict[str, Any]) -> list[ZeroShotResult]:
+    def postprocess(
+        self, raw: torch.Tensor, images: Sequence[DecodedImage], params: dict[str, Any]
+    ) -> list[ZeroShotResult]:
         return [ZeroShotResult(labels=labels) for labels in ranked_labels(raw, params["labels"], params["top_k"])]

@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from vision.adapters.base import Adapter
 from vision.engine.worker import ModelWorker
@@ -18,7 +19,7 @@ from vision.results import TaskResult
 from vision.settings import Settings
 
 # Every live engine of this process, for queue-depth metrics.
-_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 # Tasks composed from the other answers in the request thread: no model, nothing to queue.
 INLINE_TASKS = ("describe",)
 
@@ -49,19 +50,27 @@ class Engine:
             adapter = loaded.adapter
             options = adapter.spec.options
             self.workers[task] = ModelWorker(
-                adapter, loaded.ref,
+                adapter,
+                loaded.ref,
                 max_batch=int(options.get("max_batch", adapter.default_max_batch or settings.max_batch)),
                 max_wait_ms=float(options.get("max_wait_ms", settings.max_wait_ms)),
                 capacity=settings.queue_size,
-                threads=1 if adapter.needs_weights else settings.model_free_threads)
+                threads=1 if adapter.needs_weights else settings.model_free_threads,
+            )
         _engines.add(self)
 
     def close(self) -> None:
         for worker in self.workers.values():
             worker.close()
 
-    def run(self, jobs: Mapping[str, Sequence[DecodedImage]], params: Mapping[str, Any], *,
-            deadline: float | None = None, block: bool = False) -> dict[str, list[TaskResult | IdaasError]]:
+    def run(
+        self,
+        jobs: Mapping[str, Sequence[DecodedImage]],
+        params: Mapping[str, Any],
+        *,
+        deadline: float | None = None,
+        block: bool = False,
+    ) -> dict[str, list[TaskResult | IdaasError]]:
         """Answer every task's images; each list in the order given.
 
         ``deadline`` (time.monotonic()) bounds the wait: past it, this request's images still
@@ -77,8 +86,9 @@ class Engine:
                 answers[task] = [future.result(timeout=_left(deadline)) for future in futures]
             return answers
         except FutureTimeout:
-            raise RequestTimeoutError("the answers were not ready before the request's deadline; "
-                                      "its queued images were dropped") from None
+            raise RequestTimeoutError(
+                "the answers were not ready before the request's deadline; its queued images were dropped"
+            ) from None
         finally:
             for task, futures in submitted.items():
                 pending = [f for f in futures if not f.done()]

@@ -8,7 +8,8 @@ split, and the engine then runs a separate forward pass for each group instead.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

@@ -22,9 +22,10 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from vision.adapters.base import Adapter, parameters_key
 from vision.engine.listeners import notify_batch
@@ -63,8 +64,9 @@ class WorkerStats:
 class ModelWorker:
     """Owns one adapter: its queue, its thread(s) and its batching."""
 
-    def __init__(self, adapter: Adapter, ref: str, *, max_batch: int, max_wait_ms: float, capacity: int,
-                 threads: int = 1):
+    def __init__(
+        self, adapter: Adapter, ref: str, *, max_batch: int, max_wait_ms: float, capacity: int, threads: int = 1
+    ):
         self.adapter = adapter
         self.ref = ref
         self.task = adapter.task
@@ -76,8 +78,10 @@ class ModelWorker:
         self._cond = threading.Condition()
         self._closed = False
         me = weakref.ref(self)
-        self._threads = [threading.Thread(target=_serve, args=(me,), daemon=True,
-                                          name=f"idaas-{self.task}-{i}") for i in range(max(1, threads))]
+        self._threads = [
+            threading.Thread(target=_serve, args=(me,), daemon=True, name=f"idaas-{self.task}-{i}")
+            for i in range(max(1, threads))
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -86,8 +90,9 @@ class ModelWorker:
     def queue_depth(self) -> int:
         return len(self._jobs)
 
-    def submit(self, images: Sequence[DecodedImage], params: dict[str, Any] | None, *,
-               block: bool = False) -> list[Future]:
+    def submit(
+        self, images: Sequence[DecodedImage], params: dict[str, Any] | None, *, block: bool = False
+    ) -> list[Future]:
         """Queue images for this model; one future per image, resolving to a TaskResult or an
         IdaasError (never raising). ``block=False`` refuses at once when the queue is full;
         ``block=True`` (batch scoring) waits for room instead."""
@@ -228,7 +233,7 @@ def _failed(ref: str) -> IdaasError:
     return IdaasError(f"{name} could not process this image", ErrorCode.INFERENCE_FAILED)
 
 
-def _serve(ref: "weakref.ref[ModelWorker]") -> None:
+def _serve(ref: weakref.ref[ModelWorker]) -> None:
     """A worker thread's loop. Holds the worker only while working, so a worker whose
     pipeline was dropped is collected and its thread ends within a poll interval."""
     while True:
