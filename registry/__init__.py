@@ -1,0 +1,1 @@
+"""The MLflow side: pyfunc bundles, versions, impact reviews and their records, stages, the gate, audit."""
