@@ -109,6 +109,33 @@ def test_02_compare_model_versions(jupyter_env, two_classifier_versions, tmp_pat
     assert images_in(book) == 1  # the side-by-side figure of the images where they differ
 
 
+def test_03_impact_analysis_on_a_user_manifest_with_an_unreadable_photo(jupyter_env, router_version, photos,
+                                                                        tmp_path):
+    # real data's shape: a user manifest (one row per photo) with a file that is not an image,
+    # and engagement one row per photo, which the notebook must sum per user before the join
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg at all")
+    paths = [str(p) for p in photos.values()]
+    rows = [(f"u{n}", paths[n % len(paths)]) for n in range(12)] + [("u0", str(broken)), ("u1", paths[0])]
+    manifest = tmp_path / "users.csv"
+    manifest.write_text("member,file\n" + "".join(f"{u},{p}\n" for u, p in rows))
+    engagement = tmp_path / "likes.csv"
+    engagement.write_text("member,photo,hearts\n" + "".join(f"{u},{p},{10 + n}\n" for n, (u, p) in enumerate(rows)))
+    book = run_notebook("03-impact-analysis", {
+        "MODEL_URI": f"models:/idaas/{router_version}", "USER_MANIFEST": str(manifest), "USER_COLUMN": "member",
+        "PATH_COLUMN": "file", "ENGAGEMENT": str(engagement), "ENGAGEMENT_GRAIN": "photo",
+        "LIKES_COLUMN": "hearts", "FACE": "any"}, tmp_path)
+    out = text_of(book)
+    assert "manifest: 14 rows, one per (user, photo); 12 users" in out, out[-3000:]
+    assert "unreadable: 1 photo(s) reported and left out" in out and "broken.jpg" in out
+    assert "engagement: 14 rows, one per photo -> summed per user" in out
+    # a number, or nan when none of these few users is a yes: the point is that both are printed
+    number = r"[+-](?:[\d.]+|nan)"
+    printed = rf"unknowns counted as no: difference: {number} likes .*adjusted difference: {number} likes"
+    assert re.search(printed, out), out[-3000:]
+    assert "SYNTHETIC data" not in out
+
+
 def test_03_impact_analysis(jupyter_env, router_version, tmp_path):
     book = run_notebook("03-impact-analysis", {"MODEL_URI": f"models:/idaas/{router_version}"}, tmp_path)
     out = text_of(book)
