@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
         """Attach a review (a new revision; earlier ones are kept) to a model version."""
         from registry.reviews import load_review_file, set_review
 
-        review = load_review_file(file)
+        # a person attaching a review signs it: a draft they started from stops being one
+        review = load_review_file(file).model_copy(update={"draft": False})
         revision = set_review(name, version, review)
         typer.echo(
             f"{name} version {version}: review revision {revision.revision} recorded "

@@ -165,6 +165,9 @@ def test_reviews_set_refuses_an_unedited_template_with_a_plain_message(reg, tmp_
     again = _idaas("reviews", "set", "cp-props", reg["v1"], "-f", str(template), env=reg["env"])
     assert again.returncode == 1 and "placeholders in: risks[0].description" in again.stderr, again.stderr
     filled["risks"] = []
+    filled["draft"] = True  # started from a machine's draft: setting it through the CLI signs it
     template.write_text(yaml.safe_dump(filled))
     taken = _idaas("reviews", "set", "cp-props", reg["v1"], "-f", str(template), env=reg["env"])
     assert taken.returncode == 0 and "review revision 2 recorded" in taken.stdout, taken.stderr
+    shown = _idaas("reviews", "show", "cp-props", reg["v1"], env=reg["env"]).stdout
+    assert "revision 2: **productionise**" in shown and "DRAFT" not in shown, shown
