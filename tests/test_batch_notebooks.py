@@ -25,12 +25,23 @@ def jupyter_env(idaas_home, tmp_path_factory):
     root = tmp_path_factory.mktemp("jupyter")
     spec = root / "data" / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "idaas (tests)", "language": "python"}))
-    env = {"JUPYTER_PATH": str(root / "data"), "JUPYTER_DATA_DIR": str(root / "data"),
-           "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "JUPYTER_CONFIG_DIR": str(root / "config"),
-           "IPYTHONDIR": str(root / "ipython"), "JUPYTER_PLATFORM_DIRS": "1"}
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "idaas (tests)",
+                "language": "python",
+            }
+        )
+    )
+    env = {
+        "JUPYTER_PATH": str(root / "data"),
+        "JUPYTER_DATA_DIR": str(root / "data"),
+        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(root / "config"),
+        "IPYTHONDIR": str(root / "ipython"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
     patch = pytest.MonkeyPatch()
     for key, value in env.items():
         patch.setenv(key, value)
@@ -93,8 +104,12 @@ def two_classifier_versions(router_version) -> tuple[str, str]:
 
     production = client().get_model_version_by_alias("classify-mobilenet-v2", "production").version
     spec = load_catalog().get("classify-mobilenet-v2").spec()
-    lighter = spec.model_copy(update={"options": {**spec.options, "input_size": 192, "resize": 219},
-                                      "description": "MobileNetV2 at 192 px input: lighter, for batch scoring."})
+    lighter = spec.model_copy(
+        update={
+            "options": {**spec.options, "input_size": 192, "resize": 219},
+            "description": "MobileNetV2 at 192 px input: lighter, for batch scoring.",
+        }
+    )
     # alias=None: a test variant must not take @candidate of a catalog model other tests read.
     return str(production), register_spec(lighter, skip_unchanged=True, alias=None).version
 
@@ -109,8 +124,7 @@ def test_02_compare_model_versions(jupyter_env, two_classifier_versions, tmp_pat
     assert images_in(book) == 1  # the side-by-side figure of the images where they differ
 
 
-def test_03_impact_analysis_on_a_user_manifest_with_an_unreadable_photo(jupyter_env, router_version, photos,
-                                                                        tmp_path):
+def test_03_impact_analysis_on_a_user_manifest_with_an_unreadable_photo(jupyter_env, router_version, photos, tmp_path):
     # real data's shape: a user manifest (one row per photo) with a file that is not an image,
     # and engagement one row per photo, which the notebook must sum per user before the join
     broken = tmp_path / "broken.jpg"
@@ -121,10 +135,20 @@ def test_03_impact_analysis_on_a_user_manifest_with_an_unreadable_photo(jupyter_
     manifest.write_text("member,file\n" + "".join(f"{u},{p}\n" for u, p in rows))
     engagement = tmp_path / "likes.csv"
     engagement.write_text("member,photo,hearts\n" + "".join(f"{u},{p},{10 + n}\n" for n, (u, p) in enumerate(rows)))
-    book = run_notebook("03-impact-analysis", {
-        "MODEL_URI": f"models:/idaas/{router_version}", "USER_MANIFEST": str(manifest), "USER_COLUMN": "member",
-        "PATH_COLUMN": "file", "ENGAGEMENT": str(engagement), "ENGAGEMENT_GRAIN": "photo",
-        "LIKES_COLUMN": "hearts", "FACE": "any"}, tmp_path)
+    book = run_notebook(
+        "03-impact-analysis",
+        {
+            "MODEL_URI": f"models:/idaas/{router_version}",
+            "USER_MANIFEST": str(manifest),
+            "USER_COLUMN": "member",
+            "PATH_COLUMN": "file",
+            "ENGAGEMENT": str(engagement),
+            "ENGAGEMENT_GRAIN": "photo",
+            "LIKES_COLUMN": "hearts",
+            "FACE": "any",
+        },
+        tmp_path,
+    )
     out = text_of(book)
     assert "manifest: 14 rows, one per (user, photo); 12 users" in out, out[-3000:]
     assert "unreadable: 1 photo(s) reported and left out" in out and "broken.jpg" in out
