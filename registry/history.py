@@ -16,6 +16,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Literal
 
+from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ValidationError
 
 from registry import records, store
@@ -151,5 +152,12 @@ def settle(client, name: str, stage: str) -> str | None:
             return current
         if current == wanted:
             return wanted
-        client.set_registered_model_alias(name, stage, wanted)
+        try:
+            client.set_registered_model_alias(name, stage, wanted)
+        except MlflowException as exc:
+            # Two writers setting one alias at once: MLflow's server replaces an alias with a
+            # delete and an insert, and on PostgreSQL the loser's insert hits the primary key.
+            # The other writer's alias is in place; the next round reads it and decides again.
+            if "already exists" not in exc.message and "UniqueViolation" not in exc.message:
+                raise
     raise IdaasError(f"{name}: the {stage} alias kept changing under concurrent moves; run the command again")

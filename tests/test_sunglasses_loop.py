@@ -73,11 +73,23 @@ def _labelled_folder(crops_dir: Path, dest: Path) -> dict[str, int]:
     return counts
 
 
+def _production_holder(name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    from registry.store import client
+
+    try:
+        return str(client().get_model_version_by_alias(name, "production").version)
+    except MlflowException:
+        return None
+
+
 def test_crops_train_derive_review_promote_route_serve(idaas_home, photos, tmp_path):
     import mlflow.pyfunc
 
     from registry.bootstrap import bootstrap
     from registry.catalog import Catalog, load_catalog
+    from registry.compare import compare_versions
     from registry.reviews import current_review, set_review
     from registry.stages import promote
     from registry.store import configure
@@ -169,6 +181,13 @@ def test_crops_train_derive_review_promote_route_serve(idaas_home, photos, tmp_p
     completed["metrics"]["recall"] = _measured_face_recall("faces-mtcnn", derived)
     set_review("faces-mtcnn", derived, completed)
     promote("faces-mtcnn", derived, "staging", reason="loop test")
+    champion = _production_holder("faces-mtcnn")
+    if champion is not None:  # the session's registry may already serve a faces version: the gate
+        samples = tmp_path / "champion-challenger"  # wants a recorded comparison with it first
+        samples.mkdir()
+        for name in ("bus.jpg", "zidane.jpg", "grace_hopper.jpg"):
+            (samples / name).write_bytes(photos[name].read_bytes())
+        compare_versions("faces-mtcnn", champion, derived, samples)
     assert promote("faces-mtcnn", derived, "production", reason="loop test").holder == derived
 
     # 5. a router over it, served over REST: the learned score answers
