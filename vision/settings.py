@@ -40,7 +40,13 @@ class Settings(BaseSettings):
     batch_size: int = Field(8, description="images per model call when an adapter is called directly")
 
     # The engine (vision/engine): one worker per model, batching across requests.
-    max_batch: int = Field(32, ge=1, description="most images one model runs in one batch (spec option max_batch)")
+    max_batch: int | None = Field(
+        None,
+        ge=1,
+        description="most images one model runs in one batch (spec option max_batch); unset: the family's "
+        "default, else 32 on a GPU and the adapter's batch_size on the CPU, where larger batches fall out "
+        "of the caches and run slower per image",
+    )
     max_wait_ms: float = Field(
         5.0,
         ge=0,

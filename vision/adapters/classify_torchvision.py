@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from vision.adapters.base import Adapter
+from vision.adapters.base import Adapter, conv_layout
 from vision.adapters.params import ClassifyParams
 from vision.adapters.torchvision_nets import ImagenetInput, build_net, imagenet_categories
 from vision.image_input import DecodedImage
@@ -27,7 +27,7 @@ class TorchvisionClassifier(ImagenetInput, Adapter):
         self.labels = self.spec.labels or imagenet_categories(arch)
         self.input_size = int(self.spec.options.get("input_size", 224))
         self.resize = int(self.spec.options.get("resize", round(self.input_size * 256 / 224)))
-        self.net = build_net(arch, len(self.labels), weights).to(self.device)
+        self.net = build_net(arch, len(self.labels), weights).to(self.device, memory_format=conv_layout(self.device))
         if self.use_half:
             self.net.half()
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vision.adapters.base import Adapter
+from vision.adapters.base import Adapter, conv_layout
 from vision.adapters.hf_folders import HF_REQUIREMENTS, ProcessorInput, from_folder, place, pretrained_folder
 from vision.adapters.torchvision_nets import ImagenetInput, build_net
 from vision.adapters.zeroshot_clip import features
@@ -75,7 +75,7 @@ class TorchvisionEmbedder(ImagenetInput, Adapter):
         net = drop_head(build_net(arch, num_classes, weights), opts.get("embed_layer"))
         self.input_size = int(opts.get("input_size", 224))
         self.resize = int(opts.get("resize", round(self.input_size * 256 / 224)))
-        self.net = place(net, self.device, self.use_half)
+        self.net = place(net, self.device, self.use_half).to(memory_format=conv_layout(self.device))
 
     def forward(self, batch: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         return self.net(batch.to(self.device, torch.float16 if self.use_half else torch.float32)).flatten(1)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vision.adapters.base import Adapter
+from vision.adapters.base import Adapter, conv_layout
 from vision.adapters.mtcnn_batched import detect_batch
 from vision.adapters.params import FacesParams
 from vision.face_quality import QualityFloors, abstention, confident
@@ -99,7 +99,8 @@ def face_crop_box(box: Sequence[float], width: int, height: int, pad: float) -> 
 
 
 def eye_darkness(image: np.ndarray, points: np.ndarray) -> float:
-    """Sunglasses score in [0, 1]: how dark the eye regions are relative to the nose tip.
+    """Sunglasses score in [0, 1]: how dark the eye regions are relative to the nose tip, read
+    from the luma (mean of R, G, B) of three small patches of the (H, W, 3) picture.
 
     Bare eyes (and clear glasses) show sclera and lit skin around the iris; dark lenses
     cover the whole region. The nose tip is lit like the eye area, which makes the ratio
@@ -116,8 +117,10 @@ def eye_darkness(image: np.ndarray, points: np.ndarray) -> float:
     r = max(1, int(round(eye_dist * 0.15)))
 
     def patch(cx: float, cy: float) -> np.ndarray:
+        # Luma of the patch only: converting the whole picture cost more than the detector's last stage.
         x, y = int(cx), int(cy)
-        return image[max(0, y - r) : min(h, y + r + 1), max(0, x - r) : min(w, x + r + 1)].ravel()
+        pixels = image[max(0, y - r) : min(h, y + r + 1), max(0, x - r) : min(w, x + r + 1)]
+        return pixels.astype(np.float32).mean(axis=2).ravel()
 
     eyes = np.concatenate([patch(*left), patch(*right)])
     nose_patch = patch(*nose)
@@ -153,7 +156,8 @@ class MtcnnFaces(Adapter):
                 file = Path(weights) / f"{name}.pt"
                 if file.exists():
                     getattr(self.mtcnn, name).load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
-        self.mtcnn.eval()
+        self.layout = conv_layout(self.device)
+        self.mtcnn.eval().to(memory_format=self.layout)
         self.attributes = dict(opts.get("attributes") or {})
         self.floors = QualityFloors.from_options(self.attributes)
         self._attribute_model = None
@@ -220,6 +224,7 @@ class MtcnnFaces(Adapter):
                 min_face=self.mtcnn.min_face_size,
                 thresholds=self.mtcnn.thresholds,
                 factor=self.mtcnn.factor,
+                layout=self.layout,
             )
             for index, scale, (boxes, probs, points) in zip(bucket.indices, bucket.scales, detections):
                 found[index] = (boxes / scale, probs, points / scale) if len(boxes) else (None, None, None)
@@ -272,9 +277,8 @@ class MtcnnFaces(Adapter):
         readable = [i for i, reason in enumerate(reasons) if reason is None]
         scored: list[dict[str, float]] = [{} for _ in faces]
         if method == "eye-darkness":
-            luma = rgb.astype(np.float32).mean(axis=2)
             for i in readable:
-                scored[i] = {"sunglasses": round(eye_darkness(luma, faces[i][2]), 4)}
+                scored[i] = {"sunglasses": round(eye_darkness(rgb, faces[i][2]), 4)}
         elif readable:
             for i, scores in zip(readable, self._model_attributes(decoded, [faces[i] for i in readable])):
                 scored[i] = scores

@@ -63,6 +63,7 @@ def _crops(
     extents: torch.Tensor,
     size: int,
     dtype: torch.dtype,
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each candidate box cut from its own image and area-resized to ``size``, exactly as
     facenet-pytorch does (box truncated to integers, clipped to the image's own extent), but
@@ -81,7 +82,7 @@ def _crops(
     xs, xe = _bins(x1, x2 - x1, size)
     # Four box corners per output pixel, gathered from the tables flattened to rows of C values.
     n, channels, h1, w1 = integral.shape
-    table = integral.permute(0, 2, 3, 1).reshape(n * h1 * w1, channels)
+    table = integral.permute(0, 2, 3, 1).contiguous().view(n * h1 * w1, channels)  # rows of C values, contiguous
     base = (owners * h1)[:, None, None]
 
     def corner(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -90,7 +91,7 @@ def _crops(
 
     sums = corner(ye, xe) - corner(ys, xe) - corner(ye, xs) + corner(ys, xs)
     area = ((ye - ys)[:, :, None] * (xe - xs)[:, None, :])[..., None]
-    return (sums.to(torch.float64) / area).permute(0, 3, 1, 2).to(dtype).contiguous(), keep
+    return (sums.to(torch.float64) / area).permute(0, 3, 1, 2).to(dtype).contiguous(memory_format=layout), keep
 
 
 def _in_chunks(net: torch.nn.Module, data: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
@@ -111,9 +112,11 @@ def detect_batch(
     min_face: int,
     thresholds: Sequence[float],
     factor: float,
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> list[Detections]:
     """Faces in each image of ``images`` (N, 3, H, W; pixel values 0-255, the images placed at the
-    top left, zeros beyond ``extents[i] = (height, width)``), in that image's pixels."""
+    top left, zeros beyond ``extents[i] = (height, width)``), in that image's pixels. The three
+    networks get their inputs in memory format ``layout`` (the one their weights are in)."""
     n = images.shape[0]
     device = images.device
     ext = torch.tensor(extents, device=device)
@@ -135,7 +138,7 @@ def detect_batch(
         for row, (i, (lh, lw)) in enumerate(zip(members, sizes)):
             h, w = extents[i]
             canvas[row, :, :lh, :lw] = F.interpolate(images[i : i + 1, :, :h, :w], size=(lh, lw), mode="area")[0]
-        reg, probs = pnet(_normalise(canvas))
+        reg, probs = pnet(_normalise(canvas).contiguous(memory_format=layout))
         score = probs[:, 1].clone()
         cells_y = torch.arange(score.shape[1], device=device)[None, :, None] * 2 + 12
         cells_x = torch.arange(score.shape[2], device=device)[None, None, :] * 2 + 12
@@ -169,7 +172,7 @@ def detect_batch(
     # Stage 2: the refinement network on 24x24 crops of every candidate.
     integral = _integral(images) if len(boxes) else images
     if len(boxes):
-        crops, keep = _crops(integral, boxes, owners, ext, 24, images.dtype)
+        crops, keep = _crops(integral, boxes, owners, ext, 24, images.dtype, layout)
         boxes, owners = boxes[keep], owners[keep]
         reg, probs = _in_chunks(rnet, _normalise(crops))
         score = probs[:, 1]
@@ -183,7 +186,7 @@ def detect_batch(
     # Stage 3: the output network on 48x48 crops: final boxes, scores and five landmarks.
     points = torch.zeros((0, 5, 2), device=device)
     if len(boxes):
-        crops, keep = _crops(integral, boxes, owners, ext, 48, images.dtype)
+        crops, keep = _crops(integral, boxes, owners, ext, 48, images.dtype, layout)
         boxes, owners = boxes[keep], owners[keep]
         reg, marks, probs = _in_chunks(onet, _normalise(crops))
         score = probs[:, 1]

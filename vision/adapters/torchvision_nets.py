@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vision.adapters.base import conv_layout
 from vision.errors import ModelSpecError, WeightsUnavailableError
 from vision.image_input import DecodedImage
 
@@ -84,7 +85,7 @@ def to_batch(
         batch[i] = F.center_crop(chw, [size, size])
     mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device, dtype=torch.float32).view(1, 3, 1, 1)
-    return ((batch.float() / 255.0 - mean) / std).to(dtype)
+    return ((batch.float() / 255.0 - mean) / std).to(dtype).contiguous(memory_format=conv_layout(device))
 
 
 class ImagenetInput:

@@ -38,6 +38,25 @@ def queue_depths() -> dict[str, int]:
     return depths
 
 
+# A batch cap for accelerators: enough images per forward pass to keep a GPU busy.
+ACCELERATOR_MAX_BATCH = 32
+
+
+def batch_cap(adapter: Adapter, settings: Settings) -> int:
+    """The most images ``adapter`` runs in one batch: the spec's ``options.max_batch``, else
+    IDAAS_MAX_BATCH, else the family's default, else by device: 32 on an accelerator, and the
+    adapter's own batch_size (8) on the CPU, where a batch of 32 no longer fits the caches
+    (MobileNetV2 on 2 cores: 71 images/s in batches of 8, 42 in batches of 32)."""
+    options = adapter.spec.options
+    if "max_batch" in options:
+        return max(1, int(options["max_batch"]))
+    if settings.max_batch is not None:
+        return settings.max_batch
+    if adapter.default_max_batch is not None:
+        return adapter.default_max_batch
+    return adapter.batch_size if adapter.device == "cpu" else ACCELERATOR_MAX_BATCH
+
+
 class Engine:
     """One ModelWorker per model of a pipeline (model-free CPU tasks get a small pool)."""
 
@@ -52,7 +71,7 @@ class Engine:
             self.workers[task] = ModelWorker(
                 adapter,
                 loaded.ref,
-                max_batch=int(options.get("max_batch", adapter.default_max_batch or settings.max_batch)),
+                max_batch=batch_cap(adapter, settings),
                 max_wait_ms=float(options.get("max_wait_ms", settings.max_wait_ms)),
                 capacity=settings.queue_size,
                 threads=1 if adapter.needs_weights else settings.model_free_threads,
