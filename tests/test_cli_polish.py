@@ -14,6 +14,8 @@ import sys
 import pytest
 import yaml
 
+from tests.registry_sandbox import private_registry, promotion_story
+
 REVIEW = {
     "question": "Which photos are too dark to show?",
     "business_metric": "photos hidden for quality per day",
@@ -30,60 +32,14 @@ REVIEW = {
 @pytest.fixture(scope="module")
 def reg(tmp_path_factory, photos):
     """cp-props v1 -> production, v2 -> production, rolled back; a router over the candidates."""
-    from registry import store
-    from registry.compare import compare_versions
     from registry.reviews import set_review
-    from registry.stages import promote, rollback
-    from registry.versions import register_spec
-    from serving.router import build_router
-    from vision.spec import ModelSpec
+    from registry.stages import promote
 
-    folder = tmp_path_factory.mktemp("cli-polish")
-    catalog = folder / "catalog.yaml"
-    catalog.write_text(
-        yaml.safe_dump(
-            {
-                "models": [
-                    {
-                        "name": "cp-props",
-                        "task": "properties",
-                        "family": "properties",
-                        "thresholds": {"top1_accuracy": 0.7},
-                    },
-                    {"name": "cp-describe", "task": "describe", "family": "describe"},
-                ]
-            }
-        )
-    )
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "IDAAS_CATALOG", "IDAAS_USER")}
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
-    os.environ["IDAAS_CATALOG"] = str(catalog)
-    os.environ["IDAAS_USER"] = "dana"
-    try:
-        store.configure()
-        v1 = register_spec(ModelSpec(name="cp-props", task="properties", family="properties")).version
-        v2 = register_spec(
-            ModelSpec(name="cp-props", task="properties", family="properties", options={"colours": 3})
-        ).version
-        describe = register_spec(ModelSpec(name="cp-describe", task="describe", family="describe")).version
-        for name, version in (("cp-props", v1), ("cp-props", v2), ("cp-describe", describe)):
-            set_review(name, version, REVIEW)
-        promote("cp-props", v1, "production", reason="first launch")
-        compare_versions("cp-props", v1, v2, next(iter(photos.values())).parent, limit=2)
-        promote("cp-props", v2, "production", reason="better accuracy")
-        rollback("cp-props", reason="v2 doubled latency")
-        router, _, _ = build_router("cp-router", alias="candidate")
-        set_review("cp-router", router.version, REVIEW)
-        promote("cp-router", router.version, "staging", reason="try the new members")
-        env = {**os.environ}
-        yield {"env": env, "v1": str(v1), "v2": str(v2), "describe": str(describe), "router": str(router.version)}
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        store.configure()
+    with private_registry(tmp_path_factory.mktemp("cli-polish"), "cp", user="dana"):
+        story = promotion_story("cp", REVIEW, photos)
+        set_review("cp-router", story["router"], REVIEW)
+        promote("cp-router", story["router"], "staging", reason="try the new members")
+        yield {"env": {**os.environ}, **story}
 
 
 def _idaas(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

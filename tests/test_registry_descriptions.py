@@ -7,11 +7,11 @@ MlflowClient from an embedded registry of this module's own (model-free models).
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
-import yaml
+
+from tests.registry_sandbox import private_registry, promotion_story
 
 SIGNED = {
     "question": "Which photos are too dark to show?",
@@ -28,66 +28,10 @@ SIGNED = {
 @pytest.fixture(scope="module")
 def story(tmp_path_factory, photos):
     from registry import store
-    from registry.compare import compare_versions
-    from registry.reviews import set_review
-    from registry.stages import promote, rollback
-    from registry.versions import register_spec
-    from serving.router import build_router
-    from vision.spec import ModelSpec
 
-    folder = tmp_path_factory.mktemp("descriptions")
-    catalog = folder / "catalog.yaml"
-    catalog.write_text(
-        yaml.safe_dump(
-            {
-                "models": [
-                    {
-                        "name": "d-props",
-                        "task": "properties",
-                        "family": "properties",
-                        "thresholds": {"top1_accuracy": 0.7},
-                    },
-                    {"name": "d-describe", "task": "describe", "family": "describe"},
-                ]
-            }
-        )
-    )
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "IDAAS_CATALOG", "IDAAS_USER")}
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
-    os.environ["IDAAS_CATALOG"] = str(catalog)
-    os.environ["IDAAS_USER"] = "dana"
-    try:
-        store.configure()
-        client = store.client()
-        v1 = register_spec(ModelSpec(name="d-props", task="properties", family="properties")).version
-        v2 = register_spec(
-            ModelSpec(name="d-props", task="properties", family="properties", options={"colours": 3})
-        ).version
-        describe = register_spec(ModelSpec(name="d-describe", task="describe", family="describe")).version
-        set_review("d-props", v1, {**SIGNED, "decision": "prototype", "reviewer": "pipeline", "draft": True})
-        drafted = client.get_model_version("d-props", v1).description
-        for name, version in (("d-props", v1), ("d-props", v2), ("d-describe", describe)):
-            set_review(name, version, SIGNED)
-        promote("d-props", v1, "production", reason="first launch")
-        compare_versions("d-props", v1, v2, next(iter(photos.values())).parent, limit=2)
-        promote("d-props", v2, "production", reason="better accuracy")
-        rollback("d-props", reason="v2 doubled latency")
-        router, _, _ = build_router("d-router", alias="candidate")
-        yield {
-            "client": client,
-            "v1": str(v1),
-            "v2": str(v2),
-            "describe": str(describe),
-            "router": str(router.version),
-            "drafted": drafted,
-        }
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        store.configure()
+    draft = {**SIGNED, "decision": "prototype", "reviewer": "pipeline", "draft": True}
+    with private_registry(tmp_path_factory.mktemp("descriptions"), "d", user="dana"):
+        yield {"client": store.client(), **promotion_story("d", SIGNED, photos, draft=draft)}
 
 
 def test_the_model_description_holds_the_history_and_the_holders(story):

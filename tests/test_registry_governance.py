@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.registry_sandbox import private_registry
 from vision.errors import IdaasError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,47 +51,9 @@ def _review(decision: str = "productionise", **metrics: float) -> dict:
 @pytest.fixture(scope="module")
 def gov(tmp_path_factory):
     """A registry and a catalog for this module only (model-free entries; the router is "router-t")."""
-    from registry import store
-
     folder = tmp_path_factory.mktemp("governance")
-    catalog = folder / "catalog.yaml"
-    catalog.write_text(
-        yaml.safe_dump(
-            {
-                "models": [
-                    {
-                        "name": "r-props",
-                        "task": "properties",
-                        "family": "properties",
-                        "thresholds": {"top1_accuracy": 0.7},
-                    },
-                    {"name": "r-describe", "task": "describe", "family": "describe"},
-                ]
-            }
-        )
-    )
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "IDAAS_CATALOG", "IDAAS_USER")}
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
-    os.environ["IDAAS_CATALOG"] = str(catalog)
-    os.environ.pop("IDAAS_USER", None)
-    try:
-        store.configure()
-        yield {
-            "folder": folder,
-            "catalog": catalog,
-            "env": {
-                **os.environ,
-                "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"],
-                "IDAAS_CATALOG": str(catalog),
-            },
-        }
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        store.configure()
+    with private_registry(folder, "r") as catalog:
+        yield {"folder": folder, "catalog": catalog, "env": {**os.environ}}
 
 
 def _register(name: str, family: str = "properties", **options) -> str:
