@@ -200,3 +200,31 @@ def test_future_results_are_values_not_exceptions(models, photo_bytes):
     futures = pipeline.engine.workers["classify"].submit([decode_image(photo_bytes["coffee.png"])], {"top_k": 1})
     assert isinstance(futures[0], Future)
     assert futures[0].result(60).labels[0].label == "espresso"
+
+
+def test_a_request_of_several_images_decodes_them_on_the_shared_pool_in_order(models, photo_bytes, solo):
+    pipeline = pipeline_with(models, decode_threads=2)
+    decoded_on: set[str] = set()
+
+    def spy(*args, **kwargs):
+        decoded_on.add(threading.current_thread().name)
+        return decode_image(*args, **kwargs)
+
+    sources = [photo_bytes[name] for name in PHOTOS]
+    sources.insert(2, b"not an image at all")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("vision.pipeline.decode_image", spy)
+        answers = pipeline.annotate(sources, ids=PHOTOS[:2] + ["broken"] + PHOTOS[2:], tasks=TASKS)
+        started: list[str] = []
+        real_start = threading.Thread.start
+        patch.setattr(
+            threading.Thread, "start", lambda self, *a, **k: (started.append(self.name), real_start(self, *a, **k))[1]
+        )
+        again = pipeline.annotate(sources, tasks=TASKS)
+    assert decoded_on and all(name.startswith("idaas-decode") for name in decoded_on)
+    assert started == [], f"threads started by the second request: {started}"
+    assert answers[2].error is not None and answers[2].error.code == ErrorCode.NOT_AN_IMAGE.value
+    kept = [a for a in answers if a.id != "broken"]
+    assert [a.to_wire() for a in kept] == [solo[name] for name in PHOTOS]
+    without_ids = [{**a.to_wire(), "id": None} for a in again if a.error is None]
+    assert without_ids == [{**solo[name], "id": None} for name in PHOTOS]

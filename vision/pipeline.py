@@ -17,6 +17,7 @@ from typing import Any
 
 from vision.adapters.base import Adapter
 from vision.adapters.describe import Describer
+from vision.engine.decoding import decode_pool
 from vision.engine.engine import LazyEngine
 from vision.errors import BadRequestError, ErrorCode, IdaasError
 from vision.image_input import DecodedImage, decode_image
@@ -110,30 +111,54 @@ class Pipeline:
         allow_path: bool = False,
         deadline: float | None = None,
     ) -> list[ImageAnswer]:
-        """Decode and answer every image; a bad image fails its own row only.
+        """Decode and answer every image; a bad image fails its own row only. A request of
+        several images decodes them in parallel.
 
         On a server (enforce_request_limits) the decoded pixels of one request are bounded by
         ``max_request_pixels``: past it the request is refused before more is decoded.
         """
         per_row = self.plan(len(sources), tasks, row_tasks, params)
+        decoded = self._decode_all(sources, per_row, allow_path)
+        return self.annotate_decoded(decoded, per_row, ids=ids, params=params, deadline=deadline)
+
+    def _decode_one(self, source: Any, tasks: Sequence[str], allow_path: bool) -> DecodedImage | IdaasError:
+        try:
+            return self.decode(source, tasks, allow_path)
+        except IdaasError as exc:
+            return exc
+
+    def _decode_all(
+        self, sources: Sequence[Any], per_row: Sequence[Sequence[str]], allow_path: bool
+    ) -> list[DecodedImage | IdaasError]:
+        """Each source decoded, or its error, in order: several at once on the process's
+        decoding pool. The pixel budget is counted in order; once it is passed, the request is
+        refused and the images still waiting are not decoded (at most the pool's width of
+        images beyond the budget were)."""
         budget = self.settings.max_request_pixels if self.settings.enforce_request_limits else None
+        if len(sources) > 1:
+            pool = decode_pool(self.settings.decode_threads)
+            pending = [pool.submit(self._decode_one, s, row, allow_path) for s, row in zip(sources, per_row)]
+            results: Iterable[DecodedImage | IdaasError] = (f.result() for f in pending)
+        else:
+            pending = []
+            results = (self._decode_one(s, row, allow_path) for s, row in zip(sources, per_row))
         decoded: list[DecodedImage | IdaasError] = []
         held = 0
-        for source, row in zip(sources, per_row):
-            try:
-                image = self.decode(source, row, allow_path)
-            except IdaasError as exc:
-                decoded.append(exc)
-                continue
-            held += image.image.width * image.image.height
-            if budget is not None and held > budget:
-                raise BadRequestError(
-                    f"the request's images decode to more than {budget} pixels; send fewer "
-                    "or smaller images per request",
-                    ErrorCode.REQUEST_TOO_LARGE,
-                )
-            decoded.append(image)
-        return self.annotate_decoded(decoded, per_row, ids=ids, params=params, deadline=deadline)
+        try:
+            for image in results:
+                if isinstance(image, DecodedImage):
+                    held += image.image.width * image.image.height
+                    if budget is not None and held > budget:
+                        raise BadRequestError(
+                            f"the request's images decode to more than {budget} pixels; send fewer "
+                            "or smaller images per request",
+                            ErrorCode.REQUEST_TOO_LARGE,
+                        )
+                decoded.append(image)
+        finally:
+            for future in pending:
+                future.cancel()  # a refused or interrupted request decodes nothing more
+        return decoded
 
     def annotate_decoded(
         self,

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         256, ge=1, description="images one model may have queued; a server refuses more with 'overloaded'"
     )
     model_free_threads: int = Field(2, ge=1, description="worker threads for each model-free CPU task (properties)")
+    decode_threads: int = Field(
+        default_factory=lambda: min(8, os.cpu_count() or 1),
+        ge=1,
+        description="threads (one pool per process) that decode the images of a request of several images",
+    )
     request_timeout_s: float | None = Field(
         None,
         gt=0,

@@ -27,7 +27,8 @@ class TorchvisionClassifier(ImagenetInput, Adapter):
         self.labels = self.spec.labels or imagenet_categories(arch)
         self.input_size = int(self.spec.options.get("input_size", 224))
         self.resize = int(self.spec.options.get("resize", round(self.input_size * 256 / 224)))
-        self.net = build_net(arch, len(self.labels), weights).to(self.device, memory_format=conv_layout(self.device))
+        net = build_net(arch, len(self.labels), weights).to(self.device)
+        self.net = net.to(memory_format=conv_layout(self.device))
         if self.use_half:
             self.net.half()
 
