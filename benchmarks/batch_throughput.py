@@ -24,24 +24,27 @@ loads), or a registered idaas model with ``--model``. Not a test: figures depend
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import typer
+
 from vision.settings import apply_offline_env
 
+app = typer.Typer(add_completion=False)
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="classify", help="the task whose model is measured")
-    parser.add_argument("--model", default=None, help="a registered idaas model URI (default: the catalog's model)")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=32, help="images per scorer batch (as `idaas score`)")
-    parser.add_argument("--workers", type=int, default=None, help="decoding threads (default as `idaas score`)")
-    args = parser.parse_args()
+
+@app.command()
+def main(
+    task: str = typer.Option("classify", help="the task whose model is measured"),
+    model: str | None = typer.Option(None, help="a registered idaas model URI (default: the catalog's model)"),
+    repeats: int = typer.Option(5, help="interleaved runs of each figure"),
+    batch_size: int = typer.Option(32, help="images per scorer batch (as `idaas score`)"),
+    workers: int | None = typer.Option(None, help="decoding threads (default as `idaas score`)"),
+) -> None:
     settings = apply_offline_env()
 
     import torch
@@ -50,13 +53,13 @@ def main() -> None:
     from serving.batch.scorer import load_pipeline, score
     from serving.batch.sources import from_folder
 
-    if args.model:
-        pipeline, label = load_pipeline(args.model), args.model
+    if model:
+        pipeline, label = load_pipeline(model), model
     else:
         from registry.catalog import build_local_pipeline
 
-        pipeline, label = build_local_pipeline(tasks=[args.task]), f"catalog model for {args.task}"
-    adapter = pipeline.models[args.task].adapter
+        pipeline, label = build_local_pipeline(tasks=[task]), f"catalog model for {task}"
+    adapter = pipeline.models[task].adapter
     corpus = settings.home / "bench" / "batch-corpus"
     make_corpus(corpus)
     inputs = from_folder(corpus)
@@ -64,7 +67,7 @@ def main() -> None:
 
     # Pre-decoded, pre-processed tensors for the bare forward, at the size the scorer decodes to.
     params = adapter.resolve_params({})
-    decoded = [pipeline.decode(Path(item.source), [args.task], allow_path=True) for item in inputs.items]
+    decoded = [pipeline.decode(Path(item.source), [task], allow_path=True) for item in inputs.items]
     batches = [adapter.preprocess(decoded[i : i + adapter.batch_size], params) for i in range(0, n, adapter.batch_size)]
 
     def forward() -> float:
@@ -76,9 +79,9 @@ def main() -> None:
 
     def model_on_decoded() -> float:
         start = time.perf_counter()
-        for i in range(0, n, args.batch_size):
-            batch = decoded[i : i + args.batch_size]
-            pipeline.annotate_decoded(batch, [[args.task]] * len(batch))
+        for i in range(0, n, batch_size):
+            batch = decoded[i : i + batch_size]
+            pipeline.annotate_decoded(batch, [[task]] * len(batch))
         return time.perf_counter() - start
 
     def scorer(out_dir: Path) -> float:
@@ -88,10 +91,10 @@ def main() -> None:
             inputs,
             out,
             model=label,
-            tasks=args.task,
+            tasks=task,
             pipeline=pipeline,
-            batch_size=args.batch_size,
-            workers=args.workers,
+            batch_size=batch_size,
+            workers=workers,
             progress=False,
         )
         return time.perf_counter() - start
@@ -99,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="idaas-bench-", dir=settings.home) as tmp:
         forward(), scorer(Path(tmp))  # warm-up: first-call allocations, page cache
         timings: dict[str, list[float]] = {"score": [], "forward": [], "model": []}
-        for _ in range(args.repeats):  # interleaved, so machine noise hits all alike
+        for _ in range(repeats):  # interleaved, so machine noise hits all alike
             timings["score"].append(scorer(Path(tmp)))
             timings["forward"].append(forward())
             timings["model"].append(model_on_decoded())
@@ -109,10 +112,8 @@ def main() -> None:
         f"model: {label} ({type(adapter).__name__}, batch {adapter.batch_size}, device {adapter.device}, "
         f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs)"
     )
-    print(
-        f"images: {n} files in {corpus} (decoded for {args.task} at shorter side >= {pipeline.min_side([args.task])})"
-    )
-    print(f"best of {args.repeats} runs (medians in brackets):")
+    print(f"images: {n} files in {corpus} (decoded for {task} at shorter side >= {pipeline.min_side([task])})")
+    print(f"best of {repeats} runs (medians in brackets):")
     print(f"idaas score engine  {ips['score']:8.1f} images/s  [{median['score']:.1f}]  read, decode, answer, write")
     print(f"bare model forward  {ips['forward']:8.1f} images/s  [{median['forward']:.1f}]  pre-decoded tensors")
     print(f"ratio score/forward {ips['score'] / ips['forward']:8.2f}   [{median['score'] / median['forward']:.2f}]")
@@ -123,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    app()

@@ -9,11 +9,11 @@ Prints the medians and their ratio. Not a test: the numbers depend on the machin
 
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import time
 
+import typer
 from PIL import Image
 
 from vision.image_input import decode_image
@@ -33,25 +33,28 @@ def make_large_jpeg(megapixels_side=(4032, 3024)) -> bytes:
     return buf.getvalue()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--min-side", type=int, default=256)
-    args = parser.parse_args()
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    repeats: int = typer.Option(15, help="interleaved runs of each path"),
+    min_side: int = typer.Option(256, help="the shorter side the models need"),
+) -> None:
     apply_offline_env()
     data = make_large_jpeg()
 
     def draft():
-        return decode_image(data, min_side=args.min_side).image
+        return decode_image(data, min_side=min_side).image
 
     def full():
         img = decode_image(data).image
-        scale = args.min_side / min(img.size)
+        scale = min_side / min(img.size)
         return img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR)
 
     timings = {"draft": [], "full": []}
     draft(), full()  # warm-up
-    for _ in range(args.repeats):  # interleaved, so machine noise hits both alike
+    for _ in range(repeats):  # interleaved, so machine noise hits both alike
         for name, fn in (("draft", draft), ("full", full)):
             start = time.perf_counter()
             fn()
@@ -60,7 +63,7 @@ def main() -> None:
     w, h = Image.open(io.BytesIO(data)).size
     print(
         f"input: {w}x{h} JPEG ({w * h / 1e6:.1f} MP, {len(data) / 1e6:.1f} MB), "
-        f"target shorter side {args.min_side}px, {args.repeats} runs each"
+        f"target shorter side {min_side}px, {repeats} runs each"
     )
     print(f"draft decode        median {med['draft'] * 1000:8.1f} ms  (decoded to {draft().size})")
     print(f"full decode+resize  median {med['full'] * 1000:8.1f} ms")
@@ -68,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    app()

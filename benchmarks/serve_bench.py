@@ -12,7 +12,6 @@ like `make demo`). Not a test: the figures depend on the machine; quote the medi
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from contextlib import ExitStack
 
 import mlflow.pyfunc
 import pandas as pd
+import typer
 
 from registry.store import configure
 from serving.client import IdaasClient
@@ -38,10 +38,11 @@ SINGLE = {
 TASKS = ",".join(SINGLE)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(rounds: int = typer.Option(5, help="times each photo is sent")) -> None:
     apply_offline_env()
     configure()
     router_version = prepare_router(lambda line: None)
@@ -58,7 +59,7 @@ def main() -> None:
 
         # (a) per photo: one 4-task router request vs 4 single-model requests, interleaved.
         router_t, plain_t = [], []
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for name, data in photos.items():
                 start = time.perf_counter()
                 router.annotate([data], ids=[name], tasks=TASKS)
@@ -70,7 +71,7 @@ def main() -> None:
         a_router, a_plain = statistics.median(router_t), statistics.median(plain_t)
 
         # (b) throughput over the same photos: 4 concurrent HTTP clients vs in-process predict.
-        work = [(n, d) for _ in range(args.rounds) for n, d in photos.items()]
+        work = [(n, d) for _ in range(rounds) for n, d in photos.items()]
         model = mlflow.pyfunc.load_model(f"models:/idaas/{router_version}")
         model.predict(pd.DataFrame({"id": ["w"], "image": [photos["bus.jpg"]]}), params={"tasks": TASKS})
         http_rates, local_rates = [], []
@@ -85,7 +86,7 @@ def main() -> None:
             local_rates.append(len(work) / (time.perf_counter() - start))
         b_http, b_local = statistics.median(http_rates), statistics.median(local_rates)
 
-    print(f"photos: {', '.join(photos)}; tasks: {TASKS}; {args.rounds} rounds")
+    print(f"photos: {', '.join(photos)}; tasks: {TASKS}; {rounds} rounds")
     print(f"(a) router, 1 request x 4 tasks     median {a_router * 1000:8.1f} ms per photo")
     print(f"    4 single-model servers, 4 calls median {a_plain * 1000:8.1f} ms per photo")
     print(f"    ratio (plain / router): {a_plain / a_router:.2f}x")
@@ -95,4 +96,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    app()
