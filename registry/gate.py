@@ -1,11 +1,12 @@
 """The gates a version must pass to take a stage; each missing piece is its own message.
 
-To ``production``: an intact impact review (no revision edited, deleted or reordered) whose
-decision is ``productionise``, the review's metrics at or above the thresholds the catalog
-declares for the model, when the catalog asks for separation of duties a promoter who is not
-the review's only author, when another version holds ``production`` by a recorded move a
-recorded champion/challenger comparison against it, and, for a bundle of several models (the
-router), every member's own review passing the same checks.
+To ``production``: an intact impact review (no revision edited, deleted or reordered), signed
+by a person (not a machine's draft), whose decision is ``productionise``; the review's metrics
+at or above the thresholds the catalog declares for the model; when the catalog asks for
+separation of duties, a promoter who is not the review's only author; when another version
+holds ``production`` by a recorded move, a recorded champion/challenger comparison against it;
+and, for a bundle of several models (the router), every member's own review passing the same
+checks.
 To ``staging``: a version whose review (if any) is intact and not ``reject``.
 
 The same checks run where models are used: `idaas router build` (registry.approval for each
@@ -40,7 +41,7 @@ class Approval:
 
 def approval(name: str, version: str | int, chain: records.Chain | None = None, *, artifacts: bool = True) -> Approval:
     """The review part of the production gate: intact, of the artifacts stored now (unless
-    ``artifacts`` is off), ``productionise``, thresholds met."""
+    ``artifacts`` is off), signed by a person (not a draft), ``productionise``, thresholds met."""
     version = str(version)
     chain = chain or records.verify(name)
     thresholds = thresholds_for(name)
@@ -77,6 +78,12 @@ def approval(name: str, version: str | int, chain: records.Chain | None = None, 
                     f"the artifacts of {name} version {version} changed after the review was "
                     f"recorded (digest {now[:12]}, reviewed {review.artifacts[:12]})"
                 )
+    if r.draft:
+        # A machine wrote it (e.g. `idaas models derive`); whatever it says, nobody decided.
+        result.missing.append(
+            f"the impact review (revision {review.revision}) is an unsigned DRAFT: a person completes "
+            f"it (`idaas reviews show {name} {version}`) and signs it with `idaas reviews set`"
+        )
     if r.decision != "productionise":
         result.missing.append(
             f"the impact review's decision is {r.decision!r} (revision {review.revision}), "
@@ -104,6 +111,8 @@ def review_passes(
         review = ReviewRevision.model_validate(record.body).review
     except ValueError:
         return f"the review record {digest[:12]} is unreadable"
+    if review.draft:
+        return "the review it names is an unsigned draft"
     if review.decision != "productionise":
         return f"the review it names decided {review.decision!r}"
     low = [

@@ -338,6 +338,20 @@ def test_the_decision_tag_alone_decides_nothing(gov):
         promote("t-mirror", version, "production")
 
 
+def test_a_machine_drafted_review_cannot_take_production_until_a_person_signs_it(gov):
+    from registry.reviews import set_review
+    from registry.stages import GateRefused, promote
+
+    version = _register("t-draft")
+    # A draft as a pipeline writes one, here even claiming 'productionise': nobody decided.
+    set_review("t-draft", version, {**_review(top1_accuracy=0.9), "reviewer": "pipeline", "draft": True})
+    with pytest.raises(GateRefused, match="unsigned DRAFT"):
+        promote("t-draft", version, "production")
+    set_review("t-draft", version, _review(top1_accuracy=0.9))  # a person signs it
+    promote("t-draft", version, "production", reason="signed by a person")
+    assert "move_without_gate" not in _codes("t-draft")  # the move names the signed revision
+
+
 def test_idaas_user_names_the_actor_on_the_embedded_registry_and_separation_of_duties(gov, monkeypatch, tmp_path):
     from registry import store
     from registry.history import moves

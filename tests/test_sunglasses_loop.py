@@ -177,6 +177,7 @@ def test_crops_train_derive_review_promote_route_serve(idaas_home, photos, tmp_p
         reviewer="loop test",
         business_metric="test only",
         notes="synthetic lenses: exercises the loop, measures nothing about real-world accuracy",
+        draft=False,  # a person signs it: the gate refuses a machine's draft
     )
     completed["metrics"]["recall"] = _measured_face_recall("faces-mtcnn", derived)
     set_review("faces-mtcnn", derived, completed)
