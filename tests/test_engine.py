@@ -6,6 +6,8 @@ per-request pixel budget. CPU only; the GPU figures come from benchmarks/through
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -228,3 +230,28 @@ def test_a_request_of_several_images_decodes_them_on_the_shared_pool_in_order(mo
     assert [a.to_wire() for a in kept] == [solo[name] for name in PHOTOS]
     without_ids = [{**a.to_wire(), "id": None} for a in again if a.error is None]
     assert without_ids == [{**solo[name], "id": None} for name in PHOTOS]
+
+
+EXIT_WHILE_BUSY = """
+import sys, time
+from vision.settings import apply_offline_env
+apply_offline_env()
+from registry.catalog import build_local_pipeline
+from vision.image_input import decode_image
+from vision.samples import sample_photos
+pipeline = build_local_pipeline(tasks=["classify", "faces"])
+images = [decode_image(path, allow_path=True) for path in sample_photos().values()] * 3
+for task in ("classify", "faces"):
+    pipeline.engine.workers[task].submit(images, {})
+time.sleep(1.0)  # both workers are inside a forward pass now
+sys.exit(3)
+"""
+
+
+def test_a_process_that_exits_while_its_workers_compute_exits_cleanly():
+    # Worker threads are daemons; one still inside torch while the interpreter tears down
+    # aborted the process (exit 134, "terminate called without an active exception"), as
+    # `idaas score` did on Ctrl-C. The engine's exit hook lets the batch finish first.
+    done = subprocess.run([sys.executable, "-c", EXIT_WHILE_BUSY], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr

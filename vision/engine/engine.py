@@ -3,6 +3,7 @@ wait for the answers until a deadline, drop what a departed caller left queued."
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 import weakref
@@ -18,8 +19,12 @@ from vision.image_input import DecodedImage
 from vision.results import TaskResult
 from vision.settings import Settings
 
-# Every live engine of this process, for queue-depth metrics.
+# Every live engine of this process, for queue-depth metrics and the exit hook.
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+# How long the exit hook waits for a batch in progress (a CPU batch takes seconds at most).
+_EXIT_WAIT_S = 30.0
+_exit_hook = threading.Lock()
+_exit_hook_registered = False
 # Tasks composed from the other answers in the request thread: no model, nothing to queue.
 INLINE_TASKS = ("describe",)
 
@@ -77,10 +82,13 @@ class Engine:
                 threads=1 if adapter.needs_weights else settings.model_free_threads,
             )
         _engines.add(self)
+        _register_exit_hook()
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 0.0) -> None:
+        """Stop the workers; with ``wait_s``, wait for a batch in progress to finish."""
+        deadline = time.monotonic() + wait_s
         for worker in self.workers.values():
-            worker.close()
+            worker.close(max(0.0, deadline - time.monotonic()))
 
     def run(
         self,
@@ -113,6 +121,24 @@ class Engine:
                 pending = [f for f in futures if not f.done()]
                 if pending:
                     self.workers[task].cancel(pending)
+
+
+def _register_exit_hook() -> None:
+    global _exit_hook_registered
+    with _exit_hook:
+        if not _exit_hook_registered:
+            atexit.register(_close_all)
+            _exit_hook_registered = True
+
+
+def _close_all() -> None:
+    """At interpreter exit, stop every engine and let a batch in progress finish first. Worker
+    threads are daemons: one still inside a forward pass while the interpreter tears down
+    torch's native state aborts the process ("terminate called without an active exception",
+    exit -6), which is what `idaas score` interrupted by Ctrl-C did."""
+    deadline = time.monotonic() + _EXIT_WAIT_S
+    for engine in list(_engines):
+        engine.close(max(0.0, deadline - time.monotonic()))
 
 
 def _left(deadline: float | None) -> float | None:

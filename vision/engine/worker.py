@@ -133,7 +133,9 @@ class ModelWorker:
             self._cond.notify_all()
         return len(cancelled)
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 0.0) -> None:
+        """Cancel what is queued and stop the thread(s); with ``wait_s``, wait up to that long
+        for a batch in progress to finish and the threads to end."""
         with self._cond:
             self._closed = True
             pending = list(self._jobs)
@@ -141,6 +143,10 @@ class ModelWorker:
             self._cond.notify_all()
         for job in pending:
             job.future.cancel()
+        deadline = time.monotonic() + wait_s
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     # --- the worker side ----------------------------------------------------------------
     def _next_batch(self) -> list[Job] | None:
