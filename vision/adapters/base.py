@@ -40,10 +40,10 @@ def pick_device(wanted: str | None = None) -> str:
 
 
 def conv_layout(device: str) -> Any:
-    """The memory format convolutional networks run in on ``device``: channels_last on the
-    CPU, where oneDNN's convolutions and pooling run in it 1.4x (MobileNetV2) to 3-4x (MTCNN's
-    first convolution and max-pooling) faster than in NCHW with the same answers on the
-    bundled photos; the default layout elsewhere (not measured there)."""
+    """The memory format convolutional networks with a fixed input size run in on ``device``:
+    channels_last on the CPU, where oneDNN runs MobileNetV2 in it 1.4x faster than in NCHW
+    with the same answers on the bundled photos; the default layout elsewhere (not measured
+    there). Not for networks fed many input shapes (MTCNN): each shape caches its own kernels."""
     import torch
 
     return torch.channels_last if torch.device(device).type == "cpu" else torch.contiguous_format
